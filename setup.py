@@ -1,0 +1,40 @@
+"""Packaging for seqgen: autoregressive audio and text generation on Keras 3."""
+from setuptools import find_packages, setup
+
+RUNTIME = [
+    "tensorflow>=2.21,<2.22",
+    "keras>=3.10",
+    "tf-keras>=2.21,<2.22",
+    "tensorflow-probability>=0.25",
+    "numpy>=1.26",
+    "librosa>=0.10",
+    "soundfile>=0.12",
+    "sentencepiece>=0.2",
+    "sacrebleu>=2.4",
+    "pyyaml>=6.0",
+    "tqdm>=4.66",
+    "matplotlib>=3.8",
+    "espeakng-loader>=0.2.4",
+]
+
+TEST = [
+    "pytest>=8",
+    "pytest-timeout>=2.3",
+    "hypothesis>=6.100",
+    "jax[cpu]>=0.4.30",
+]
+
+setup(
+    name="seqgen",
+    version="0.1.0",
+    description="Autoregressive audio and text generation (WaveNet, ByteNet, Transformer, Parallel WaveNet) on Keras 3",
+    long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["seqgen", "seqgen.*", "data_prep", "data_prep.*"]),
+    include_package_data=True,
+    package_data={"seqgen": ["recipes_data/*"]},
+    install_requires=RUNTIME,
+    extras_require={"test": TEST},
+    entry_points={"console_scripts": ["seqgen=seqgen.cli:main"]},
+)
