@@ -1,0 +1,168 @@
+"""Pieces shared by every corpus preparer: splits, shards, manifests, reporting."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+import sys
+import tempfile
+
+from seqgen.errors import DataError
+
+MANIFEST = "manifest.json"
+
+
+def stable_hash(key: str) -> int:
+    """A hash of a string that is the same on every machine and Python run."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+
+
+def split_keys(keys, valid_fraction: float, min_valid: int = 1) -> set:
+    """The keys that go to the validation split.
+
+    Deterministic and independent of input order: keys are ranked by a
+    stable hash and the first ``round(valid_fraction * n)`` (at least
+    ``min_valid`` when there are two keys or more) are validation keys.
+    """
+    keys = sorted(set(keys))
+    if len(keys) < 2 or valid_fraction <= 0:
+        return set()
+    n_valid = max(min_valid, int(round(valid_fraction * len(keys))))
+    n_valid = min(n_valid, len(keys) - 1)
+    ranked = sorted(keys, key=lambda k: (stable_hash(k), k))
+    return set(ranked[:n_valid])
+
+
+def progress(iterable=None, total=None, desc="", unit="it", disable=None):
+    """A tqdm progress bar on stderr (disabled when stderr is not a terminal and SEQGEN_PROGRESS=0)."""
+    from tqdm.auto import tqdm
+
+    if disable is None:
+        disable = os.environ.get("SEQGEN_PROGRESS", "1") == "0"
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr,
+                dynamic_ncols=True, mininterval=0.5)
+
+
+class Skipped:
+    """Collects inputs that could not be used, with the reason."""
+
+    def __init__(self):
+        self.items: list[dict] = []
+
+    def add(self, path, reason: str) -> None:
+        self.items.append({"path": str(path), "reason": str(reason)})
+
+    def __len__(self):
+        return len(self.items)
+
+    def summary_line(self, what: str = "inputs") -> str | None:
+        if not self.items:
+            return None
+        reasons: dict[str, int] = {}
+        for it in self.items:
+            key = it["reason"].split(" (")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+        parts = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+        return f"seqgen prepare: skipped {len(self.items)} {what} ({parts}); see 'skipped' in the manifest"
+
+    def report(self, what: str = "inputs") -> None:
+        line = self.summary_line(what)
+        if line:
+            print(line, file=sys.stderr)
+
+
+class ShardWriter:
+    """Writes TFRecord shards ``{prefix}-00000.tfrecord`` rotating at a size limit.
+
+    The records are serialized ``tf.train.Example`` protos (see
+    :mod:`seqgen.data` for the readers).  Files are written under a temporary
+    name and renamed once closed, so a crash never leaves a half shard.
+    """
+
+    def __init__(self, out_dir, prefix: str, max_bytes: int = 64 << 20):
+        from seqgen.tf_import import tensorflow  # TF-only: record writing
+
+        self._tf = tensorflow()
+        self.out_dir = pathlib.Path(out_dir)
+        self.prefix = prefix
+        self.max_bytes = max_bytes
+        self.shards: list[str] = []
+        self.num_records = 0
+        self._writer = None
+        self._bytes = 0
+        self._tmp = None
+
+    def _open(self):
+        name = f"{self.prefix}-{len(self.shards):05d}.tfrecord"
+        self._tmp = self.out_dir / (name + ".tmp")
+        self._writer = self._tf.io.TFRecordWriter(str(self._tmp))
+        self.shards.append(name)
+        self._bytes = 0
+
+    def write(self, serialized: bytes) -> None:
+        if self._writer is None or self._bytes >= self.max_bytes:
+            self._close_current()
+            self._open()
+        self._writer.write(serialized)
+        self._bytes += len(serialized)
+        self.num_records += 1
+
+    def _close_current(self):
+        if self._writer is not None:
+            self._writer.close()
+            os.replace(self._tmp, self.out_dir / self.shards[-1])
+            self._writer = None
+
+    def close(self) -> list[str]:
+        self._close_current()
+        return list(self.shards)
+
+
+def write_json_atomic(path, obj) -> None:
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def base_manifest(kind: str, source: str) -> dict:
+    from seqgen import __version__
+
+    return {
+        "kind": kind,
+        "source": str(source),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "seqgen_version": __version__,
+    }
+
+
+def read_manifest(data_dir, kind: str | None = None) -> dict:
+    """Load ``DATA/manifest.json``; clear errors when missing or of another kind."""
+    path = pathlib.Path(data_dir) / MANIFEST
+    if not path.is_file():
+        raise DataError(f"{data_dir}: no {MANIFEST} here; prepare the data first with `seqgen prepare ...`")
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError as e:
+        raise DataError(f"{path}: not valid JSON ({e}); prepare the data again") from None
+    if kind is not None and manifest.get("kind") != kind:
+        raise DataError(f"{data_dir}: holds '{manifest.get('kind')}' data, but '{kind}' data is needed "
+                        f"(prepare it with `seqgen prepare {kind}`)")
+    return manifest
+
+
+def prepare_out_dir(out) -> pathlib.Path:
+    out = pathlib.Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a directory; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    # Stale shards from an earlier preparation would mix into this one.
+    for old in list(out.glob("*.tfrecord")) + list(out.glob("*.tfrecord.tmp")) + list(out.glob("*.bin")) \
+            + list(out.glob("*-?????.tsv")):
+        old.unlink()
+    return out

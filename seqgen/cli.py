@@ -1,0 +1,159 @@
+"""The `seqgen` command line.
+
+Every subcommand is defined here with its arguments; the work is done by the
+library modules, imported only when the subcommand runs so that `seqgen
+--help` is instant.  A :class:`~seqgen.errors.SeqgenError` (bad input) is
+printed as one line and exits with status 2; other errors exit with 1.  Add
+``--debug`` for a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from seqgen.errors import SeqgenError
+
+
+def _positive_int(s):
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{s}'") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{s}'")
+    return v
+
+
+def _fraction(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got '{s}'") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got '{s}'")
+    return v
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+def _cmd_prepare_vocoder(a):
+    from data_prep import vocoder
+
+    vocoder.prepare(a.input, a.out, sample_rate=a.sample_rate, bits=a.bits, n_mels=a.n_mels,
+                    valid_fraction=a.valid_fraction, audio_column=a.audio_column, text_column=a.text_column,
+                    speaker_column=a.speaker_column, workers=a.workers)
+
+
+def _cmd_prepare_text(a):
+    from data_prep import text
+
+    text.prepare_text(a.input, a.out, valid_fraction=a.valid_fraction, tokenizer=a.tokenizer,
+                      vocab_size=a.vocab_size)
+
+
+def _cmd_prepare_pairs(a):
+    from data_prep import text
+
+    text.prepare_pairs(a.input, a.out, valid_fraction=a.valid_fraction, workers=a.workers)
+
+
+def _add_prepare(sub):
+    p = sub.add_parser("prepare", help="prepare a corpus (audio, text or translation pairs) into shards",
+                       description="Prepare a corpus into sharded records with a train/valid split and a manifest.")
+    ps = p.add_subparsers(dest="what", metavar="{vocoder,text,pairs}", required=True)
+
+    v = ps.add_parser("vocoder", help="audio corpus for vocoder training",
+                      description="SRC is an LJSpeech-layout folder, a folder of audio files, a CSV manifest, "
+                                  "or espeak:N (N sentences synthesized offline with espeak-ng).")
+    v.add_argument("--input", required=True, metavar="SRC")
+    v.add_argument("--out", required=True, metavar="DATA")
+    v.add_argument("--sample-rate", type=_positive_int, default=None,
+                   help="target rate (default: the rate of the first readable file)")
+    v.add_argument("--bits", type=int, default=8, choices=range(2, 17), metavar="BITS",
+                   help="mu-law bits (default 8: 256 classes)")
+    v.add_argument("--n-mels", type=_positive_int, default=80)
+    v.add_argument("--valid-fraction", type=_fraction, default=0.05)
+    v.add_argument("--audio-column", default="path", help="CSV manifest: column with audio paths")
+    v.add_argument("--text-column", default=None, help="CSV manifest: column with the transcript")
+    v.add_argument("--speaker-column", default=None, help="CSV manifest: column with the speaker")
+    v.add_argument("--workers", type=_positive_int, default=None, help="processes (default: up to 4)")
+    v.set_defaults(func=_cmd_prepare_vocoder)
+
+    t = ps.add_parser("text", help="text corpus for byte-level language models",
+                      description="FILE... are text files, or 'stdlib' for English prose from the Python "
+                                  "standard library. The last --valid-fraction of the bytes is the valid split.")
+    t.add_argument("--input", required=True, nargs="+", metavar="FILE")
+    t.add_argument("--out", required=True, metavar="DATA")
+    t.add_argument("--valid-fraction", type=_fraction, default=0.1)
+    t.add_argument("--tokenizer", choices=["bytes", "sentencepiece"], default="bytes")
+    t.add_argument("--vocab-size", type=_positive_int, default=2000, help="sentencepiece vocabulary size")
+    t.set_defaults(func=_cmd_prepare_text)
+
+    q = ps.add_parser("pairs", help="source<TAB>target pairs for translation",
+                      description="FILE.tsv has source<TAB>target lines, or espeak-g2p:N for N English -> IPA "
+                                  "pairs made offline with espeak-ng. The split is grouped by source side.")
+    q.add_argument("--input", required=True, metavar="FILE.tsv")
+    q.add_argument("--out", required=True, metavar="DATA")
+    q.add_argument("--valid-fraction", type=_fraction, default=0.05)
+    q.add_argument("--workers", type=_positive_int, default=None)
+    q.set_defaults(func=_cmd_prepare_pairs)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from seqgen import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="seqgen",
+        description="Autoregressive audio and text generation: WaveNet, ByteNet, Transformer decoders.")
+    parser.add_argument("--version", action="version", version=f"seqgen {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_prepare(sub)
+    for add in _EXTRA_COMMANDS:
+        add(sub)
+    return parser
+
+
+# Subcommands defined in other modules register here (train, sample, evaluate, recipe, ...).
+_EXTRA_COMMANDS: list = []
+
+
+def _register_extra():
+    from seqgen import cli_commands
+
+    _EXTRA_COMMANDS.extend(cli_commands.ADDERS)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("SEQGEN_DEBUG") == "1"
+    try:
+        _register_extra()
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        result = args.func(args)
+        return int(result or 0)
+    except SeqgenError as e:
+        if debug:
+            raise
+        print(f"seqgen: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seqgen: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # an unexpected failure: one line unless --debug
+        if debug:
+            raise
+        msg = str(e).strip().splitlines()
+        print(f"seqgen: error: {type(e).__name__}: {msg[0] if msg else ''} (run with --debug for a traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Subcommands beyond `prepare`: train, sample, evaluate, recipe (filled in as models land)."""
+
+ADDERS: list = []
