@@ -5,6 +5,7 @@ RUNTIME = [
     "tensorflow>=2.21,<2.22",
     "keras>=3.10",
     "tf-keras>=2.21,<2.22",
+    "tensorboard>=2.20",
     "tensorflow-probability>=0.25",
     "numpy>=1.26",
     "librosa>=0.10",

@@ -136,6 +136,11 @@ def main(argv=None) -> int:
         _register_extra()
         parser = build_parser()
         args = parser.parse_args(argv)
+        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" and args.command != "prepare":
+            # Keras imports TensorFlow; do it first, quietly (see seqgen.tf_import).
+            from seqgen.tf_import import tensorflow
+
+            tensorflow()
         result = args.func(args)
         return int(result or 0)
     except SeqgenError as e:

@@ -22,6 +22,8 @@ def tensorflow():
         os.dup2(devnull, 2)
         os.close(devnull)
         import tensorflow as tf
+
+        tf.config.list_physical_devices()  # device probing (CUDA stubs) also chatters
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)

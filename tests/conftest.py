@@ -27,3 +27,39 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (set SEQGEN_SHARED_DATA to run this test)")
     return SHARED_DATA
+
+
+REPO_ROOT = REPO
+TINY = REPO / "recipes" / "ljspeech_vocoder" / "tiny.yaml"
+
+
+def run_cli(*args, env=None, timeout=600, check=True):
+    """Run the `seqgen` CLI in a subprocess; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    e = dict(os.environ)
+    e.setdefault("SEQGEN_PROGRESS", "0")
+    e.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "seqgen.cli", *map(str, args)], capture_output=True, text=True,
+                          env=e, timeout=timeout, cwd=str(REPO))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"seqgen {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def espeak_vocoder_data(tmp_path_factory):
+    """A small vocoder corpus synthesized offline with espeak-ng (no shared data needed)."""
+    out = tmp_path_factory.mktemp("espeak_data")
+    run_cli("prepare", "vocoder", "--input", "espeak:10", "--out", out / "data")
+    return out / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(espeak_vocoder_data, tmp_path_factory):
+    """The tiny vocoder preset trained for a few steps on the espeak corpus."""
+    run = tmp_path_factory.mktemp("tiny_run") / "run"
+    run_cli("train", TINY, "--data", espeak_vocoder_data, "--out", run, "--max-steps", "20",
+            "--set", "train.valid_every=0")
+    return run

@@ -1,0 +1,176 @@
+"""Training configurations: YAML files with four sections.
+
+``model``
+    ``type`` (``wavenet``; more model types register in
+    :mod:`seqgen.models.registry`) and that model's constructor arguments.
+``data``
+    How batches are cut from a prepared corpus (window, batch size).
+``train``
+    Steps, optimizer, schedule, clipping, EMA, checkpointing, logging.
+``sample``
+    Defaults for ``seqgen sample`` and for the audio written during training.
+
+Unknown keys and values of the wrong type are errors that name the key,
+e.g. ``config tiny.yaml: unknown key 'train.lerning_rate' (did you mean
+'train.learning_rate'?)``.  ``--set train.learning_rate=3e-4`` overrides any
+key; the value is parsed as YAML.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import pathlib
+
+from seqgen.errors import ConfigError
+
+DEFAULTS = {
+    "model": {"type": "wavenet"},
+    "data": {
+        "window": 8192,          # samples (audio; a multiple of the hop) or tokens (text) per example
+        "batch_size": 8,
+        "valid_window": 16384,   # window for validation / evaluation
+        "valid_batch_size": 4,
+        "max_valid_windows": 64,  # cap on validation windows per check (0 = the whole split)
+    },
+    "train": {
+        "steps": 20000,          # planned total steps (the schedule's length); --max-steps caps a run
+        "learning_rate": 1e-3,
+        "schedule": "cosine",    # cosine | exponential | constant
+        "warmup_steps": 200,
+        "final_lr_fraction": 0.05,
+        "decay_rate": 0.5,       # exponential: factor per decay_steps
+        "decay_steps": 10000,
+        "clip_norm": 1.0,        # global gradient-norm clipping (0 = off)
+        "ema": 0.0,              # EMA momentum of the weights (0 = off, e.g. 0.9999)
+        "weight_decay": 0.0,
+        "seed": 0,
+        "jit_compile": True,
+        "log_every": 10,
+        "checkpoint_every": 200,
+        "keep_checkpoints": 3,
+        "valid_every": 500,
+        "audio_seconds": 0.5,    # audio sample written to TensorBoard at each validation (0 = off)
+        "on_nan": "skip",        # skip | stop: what a non-finite loss does
+    },
+    "sample": {
+        "method": "cached",
+        "temperature": 1.0,
+        "seconds": 2.0,
+        "seed": 0,
+        "chunk_size": 4096,
+    },
+}
+
+_TYPES = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
+
+
+def _suggest(key: str, options) -> str:
+    close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_section(name: str, given: dict, defaults: dict, where: str) -> dict:
+    if not isinstance(given, dict):
+        raise ConfigError(f"{where}: '{name}' must be a mapping, got {type(given).__name__}")
+    out = copy.deepcopy(defaults)
+    for key, value in given.items():
+        full = f"{name}.{key}"
+        if key not in defaults:
+            raise ConfigError(f"{where}: unknown key '{full}'{_suggest(key, defaults)}; "
+                              f"valid keys: {', '.join(sorted(defaults))}")
+        default = defaults[key]
+        want = type(default)
+        if default is not None:
+            ok = isinstance(value, _TYPES.get(want, (want,)))
+            if want is not bool and isinstance(value, bool):
+                ok = False
+            if not ok:
+                raise ConfigError(f"{where}: '{full}' must be {want.__name__}, got {value!r}")
+        out[key] = float(value) if want is float else value
+    return out
+
+
+def validate(raw: dict, where: str = "config") -> dict:
+    """Fill defaults and check every key; the model section is checked by its model type."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with sections {', '.join(DEFAULTS)}")
+    for section in raw:
+        if section not in DEFAULTS:
+            raise ConfigError(f"{where}: unknown section '{section}'{_suggest(section, DEFAULTS)}; "
+                              f"valid sections: {', '.join(DEFAULTS)}")
+    cfg = {}
+    for section, defaults in DEFAULTS.items():
+        if section == "model":
+            continue
+        cfg[section] = _check_section(section, raw.get(section) or {}, defaults, where)
+    model = raw.get("model") or {}
+    if not isinstance(model, dict):
+        raise ConfigError(f"{where}: 'model' must be a mapping")
+    from seqgen.models.registry import check_model_config
+
+    cfg["model"] = check_model_config(dict(model), where)
+    t = cfg["train"]
+    if t["schedule"] not in ("cosine", "exponential", "constant"):
+        raise ConfigError(f"{where}: 'train.schedule' must be cosine, exponential or constant, got {t['schedule']!r}")
+    if t["on_nan"] not in ("skip", "stop"):
+        raise ConfigError(f"{where}: 'train.on_nan' must be skip or stop, got {t['on_nan']!r}")
+    for key in ("window", "batch_size", "valid_window", "valid_batch_size"):
+        if cfg["data"][key] <= 0:
+            raise ConfigError(f"{where}: 'data.{key}' must be positive, got {cfg['data'][key]}")
+    if cfg["sample"]["method"] not in ("cached", "naive", "parallel"):
+        raise ConfigError(f"{where}: 'sample.method' must be cached, naive or parallel")
+    return cfg
+
+
+def parse_override(item: str) -> tuple[list[str], object]:
+    import yaml
+
+    if "=" not in item:
+        raise ConfigError(f"--set {item}: expected key=value, e.g. train.learning_rate=3e-4")
+    key, value = item.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if len(path) < 2:
+        raise ConfigError(f"--set {item}: the key needs a section, e.g. train.{key.strip() or 'steps'}")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = value
+    return path, parsed
+
+
+def apply_overrides(raw: dict, overrides) -> dict:
+    raw = copy.deepcopy(raw or {})
+    for item in overrides or ():
+        path, value = parse_override(item)
+        node = raw
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item}: '{p}' is not a section")
+        node[path[-1]] = value
+    return raw
+
+
+def load(path, overrides=()) -> dict:
+    """Read, override and validate a YAML config file."""
+    import yaml
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config {path}: not valid YAML{at}") from None
+    raw = apply_overrides(raw, overrides)
+    return validate(raw, where=f"config {path}")
+
+
+def dump(cfg: dict, path) -> None:
+    import yaml
+
+    pathlib.Path(path).write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")

@@ -1,0 +1,92 @@
+"""Model types known to configs (``model.type``) and how to build them from data.
+
+Each entry names the model class, the data kind it trains on, and the
+config keys that are filled in from the prepared corpus rather than written
+by hand (mel bands, hop length, number of speakers, classes).
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from seqgen.errors import ConfigError
+
+# type -> (module, class, data kind, extra config keys understood by the builder)
+MODELS = {
+    "wavenet": ("seqgen.models.wavenet", "WaveNet", "vocoder",
+                {"local_conditioning": True, "speaker_conditioning": False}),
+}
+
+# Constructor arguments that come from the data, never from the config.
+_FROM_DATA = {"wavenet": {"cond_channels", "hop_length", "num_speakers"}}
+
+
+def model_class(model_type: str):
+    module, cls, _, _ = MODELS[model_type]
+    return getattr(importlib.import_module(module), cls)
+
+
+def data_kind(model_type: str) -> str:
+    return MODELS[model_type][2]
+
+
+def check_model_config(model: dict, where: str = "config") -> dict:
+    model_type = model.get("type", "wavenet")
+    if model_type not in MODELS:
+        close = [m for m in MODELS if m.startswith(str(model_type)[:3])]
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(f"{where}: unknown 'model.type' {model_type!r}{hint}; known: {', '.join(MODELS)}")
+    _, _, _, extras = MODELS[model_type]
+    cls = model_class(model_type)
+    params = inspect.signature(cls.__init__).parameters
+    allowed = {n for n, p in params.items() if n not in ("self", "kwargs") and p.kind != p.VAR_KEYWORD}
+    allowed -= _FROM_DATA.get(model_type, set())
+    out = {"type": model_type}
+    for k, v in extras.items():
+        out[k] = v
+    for key, value in model.items():
+        if key == "type":
+            continue
+        if key not in allowed and key not in extras:
+            import difflib
+
+            options = sorted(allowed | set(extras))
+            close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
+            hint = f" (did you mean 'model.{close[0]}'?)" if close else ""
+            fixed = " (it is taken from the prepared data)" if key in _FROM_DATA.get(model_type, ()) else ""
+            raise ConfigError(f"{where}: unknown key 'model.{key}'{fixed}{hint}; valid keys: {', '.join(options)}")
+        out[key] = value
+    if "distribution" in out:
+        from seqgen.distributions import get_distribution
+
+        try:
+            get_distribution(out["distribution"])
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    return out
+
+
+def build_model(model_cfg: dict, data_info: dict):
+    """Instantiate the model of a validated config for a prepared corpus.
+
+    ``data_info`` holds what the data dictates: ``n_mels``, ``hop_length``,
+    ``speakers``, ``mu_law_bits``.
+    """
+    model_type = model_cfg["type"]
+    cls = model_class(model_type)
+    kwargs = {k: v for k, v in model_cfg.items() if k != "type" and k not in MODELS[model_type][3]}
+    if model_type == "wavenet":
+        kwargs["hop_length"] = int(data_info["hop_length"])
+        kwargs["cond_channels"] = int(data_info["n_mels"]) if model_cfg.get("local_conditioning", True) else 0
+        speakers = data_info.get("speakers") or []
+        kwargs["num_speakers"] = len(speakers) if model_cfg.get("speaker_conditioning") else 0
+        if model_cfg.get("speaker_conditioning") and len(speakers) < 2:
+            raise ConfigError(f"model.speaker_conditioning is on, but the data has {len(speakers)} speaker(s)")
+        dist = dict(kwargs.get("distribution") or {"type": "categorical"})
+        if dist.get("type", "categorical") == "categorical":
+            dist.setdefault("num_classes", 2 ** int(data_info.get("mu_law_bits", 8)))
+        kwargs["distribution"] = dist
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model: {e}") from None

@@ -1,0 +1,100 @@
+"""PNG figures: waveforms with spectrograms, and loss curves (matplotlib, Agg)."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _spec_db(wav, sr):
+    import librosa
+
+    n_fft = 1024 if sr > 12000 else 512
+    hop = n_fft // 4
+    wav = np.asarray(wav, np.float32)
+    if len(wav) < n_fft:
+        wav = np.pad(wav, (0, n_fft - len(wav)))
+    s = np.abs(librosa.stft(wav, n_fft=n_fft, hop_length=hop))
+    return librosa.amplitude_to_db(s, ref=np.max(s) if s.max() > 0 else 1.0, top_db=80.0), hop
+
+
+def audio_png(path, tracks: list[tuple[str, np.ndarray]], sr: int, title: str = "") -> pathlib.Path:
+    """One row per track: its waveform (left) and its spectrogram (right)."""
+    plt = _plt()
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = len(tracks)
+    fig, axes = plt.subplots(n, 2, figsize=(13, 2.8 * n), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1.4]})
+    for row, (name, wav) in enumerate(tracks):
+        wav = np.asarray(wav, np.float32).reshape(-1)
+        t = np.arange(len(wav)) / sr
+        ax = axes[row, 0]
+        ax.plot(t, wav, lw=0.4, color="tab:blue")
+        ax.set_xlim(0, max(t[-1] if len(t) else 0, 1e-3))
+        ax.set_ylim(-1, 1)
+        ax.set_ylabel(name)
+        ax.set_xlabel("seconds")
+        db, hop = _spec_db(wav, sr)
+        ax = axes[row, 1]
+        im = ax.imshow(db, origin="lower", aspect="auto", cmap="magma",
+                       extent=[0, db.shape[1] * hop / sr, 0, sr / 2000])
+        ax.set_ylabel("kHz")
+        ax.set_xlabel("seconds")
+        fig.colorbar(im, ax=ax, format="%+.0f dB", pad=0.01)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def compare_png(real, generated, sr, path, title="") -> pathlib.Path:
+    return audio_png(path, [("real", real), ("generated", generated)], sr, title)
+
+
+def loss_curves_png(metrics_jsonl, path) -> pathlib.Path | None:
+    """Training loss (bits/sample or bits/token) and validation NLL against steps."""
+    metrics_jsonl = pathlib.Path(metrics_jsonl)
+    if not metrics_jsonl.is_file():
+        return None
+    train, valid = [], []
+    for line in metrics_jsonl.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if "bits_per_sample" in r:
+            train.append((r["step"], r["bits_per_sample"]))
+        if "valid_bits_per_sample" in r:
+            valid.append((r["step"], r["valid_bits_per_sample"]))
+    if not train and not valid:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if train:
+        s, v = zip(*sorted(train))
+        ax.plot(s, v, lw=1, label="train (mean over log interval)")
+    if valid:
+        s, v = zip(*sorted(valid))
+        ax.plot(s, v, "o-", lw=1.5, label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("NLL, bits per sample")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = pathlib.Path(path)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,172 @@
+"""A run directory: what `seqgen train` writes and `sample`/`evaluate` read.
+
+Layout::
+
+    RUN/
+      config.yaml            the resolved config (defaults filled in)
+      run.json               model type and what the data dictates (features,
+                             normalization stats, sample rate, speakers)
+      checkpoints/
+        ckpt-00001200.keras  model + optimizer state (step = optimizer iterations)
+        latest               name of the newest complete checkpoint
+      metrics.jsonl          one JSON line per log interval / validation
+      tb/                    TensorBoard events
+      loss.png               training and validation curves
+      .lock                  held while `seqgen train` runs
+
+Checkpoints are written to a temporary name and renamed, so a crash or a
+full disk never leaves a half-written checkpoint under a real name; when the
+newest checkpoint cannot be read, the previous one is used (with a warning).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import sys
+
+from seqgen.errors import SeqgenError
+
+_CKPT = re.compile(r"^ckpt-(\d+)\.keras$")
+
+
+class RunError(SeqgenError):
+    pass
+
+
+class Run:
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+        self.ckpt_dir = self.path / "checkpoints"
+        self._lock_fd = None
+
+    # ------------------------------------------------------------ metadata
+    @property
+    def info_path(self):
+        return self.path / "run.json"
+
+    def exists(self) -> bool:
+        return self.info_path.is_file()
+
+    def info(self) -> dict:
+        if not self.path.is_dir():
+            raise RunError(f"{self.path}: no such run directory")
+        if not self.info_path.is_file():
+            raise RunError(f"{self.path}: not a seqgen run (no run.json); train one with `seqgen train`")
+        try:
+            return json.loads(self.info_path.read_text())
+        except ValueError as e:
+            raise RunError(f"{self.info_path}: unreadable ({e})") from None
+
+    def write_info(self, info: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.info_path, json.dumps(info, indent=2))
+
+    def config(self) -> dict:
+        import yaml
+
+        p = self.path / "config.yaml"
+        if not p.is_file():
+            raise RunError(f"{self.path}: no config.yaml")
+        return yaml.safe_load(p.read_text())
+
+    # ------------------------------------------------------------ lock
+    def lock(self) -> None:
+        """Take the run's lock; a second trainer on the same directory is refused."""
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RunError(f"{self.path}: another `seqgen train` is using this run directory") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # ------------------------------------------------------------ checkpoints
+    def checkpoints(self) -> list[tuple[int, pathlib.Path]]:
+        """Complete checkpoints, newest first."""
+        if not self.ckpt_dir.is_dir():
+            return []
+        found = []
+        for p in self.ckpt_dir.iterdir():
+            m = _CKPT.match(p.name)
+            if m:
+                found.append((int(m.group(1)), p))
+        return sorted(found, reverse=True)
+
+    def save_checkpoint(self, model, step: int, keep: int = 3) -> pathlib.Path | None:
+        """Save atomically; returns the path, or None (with a warning) if the write failed."""
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        final = self.ckpt_dir / f"ckpt-{step:08d}.keras"
+        tmp = self.ckpt_dir / f".tmp-{step:08d}-{os.getpid()}.keras"
+        try:
+            model.save(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+            _atomic_write(self.ckpt_dir / "latest", final.name + "\n")
+        except OSError as e:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            print(f"seqgen train: warning: could not write checkpoint at step {step} ({e.strerror or e}); "
+                  f"the previous checkpoint is kept", file=sys.stderr)
+            return None
+        for _, old in self.checkpoints()[keep:]:
+            try:
+                old.unlink()
+            except OSError:
+                pass
+        return final
+
+    def load_model(self, use_ema: bool = True, compile: bool = True):
+        """Load the newest readable checkpoint; returns (model, step, path).
+
+        With ``use_ema`` and an optimizer that tracks EMA weights, the model's
+        weights are replaced by their moving averages (what sampling wants).
+        """
+        import keras
+
+        import seqgen.models  # noqa: F401  (registers serializable classes)
+        import seqgen.distributions  # noqa: F401
+
+        ckpts = self.checkpoints()
+        if not ckpts:
+            raise RunError(f"{self.path}: no checkpoint yet; train first (checkpoints are written every "
+                           f"train.checkpoint_every steps and when training stops)")
+        errors = []
+        for step, path in ckpts:
+            try:
+                model = keras.saving.load_model(path, compile=compile)
+            except Exception as e:  # a truncated zip, a bad h5, ...
+                errors.append(f"{path.name}: {type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}")
+                print(f"seqgen: warning: checkpoint {path} is unreadable ({errors[-1]}); trying an older one",
+                      file=sys.stderr)
+                continue
+            opt = getattr(model, "optimizer", None)
+            if opt is not None and getattr(opt, "iterations", None) is not None:
+                step = int(opt.iterations.numpy() if hasattr(opt.iterations, "numpy") else opt.iterations)
+            if use_ema and opt is not None and getattr(opt, "use_ema", False):
+                opt.finalize_variable_values(model.trainable_variables)
+            return model, step, path
+        raise RunError(f"{self.path}: no readable checkpoint ({'; '.join(errors)})")
+
+
+def _atomic_write(path: pathlib.Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

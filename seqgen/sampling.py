@@ -1,0 +1,125 @@
+"""`seqgen sample`: audio from a trained run.
+
+Conditioning comes from ``--mel-from FILE`` (any audio file soundfile reads:
+its log-mel is computed with the run's feature parameters and normalized
+with the run's statistics, i.e. resynthesis), ``--mel FILE.npy`` (raw log-mel
+frames ``[frames, n_mels]`` as made by :func:`seqgen.audio.log_mel`, or
+``[n_mels, frames]``), or nothing with ``--seconds S`` for an unconditional
+model.
+"""
+from __future__ import annotations
+
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from seqgen.errors import SeqgenError
+from seqgen.runs import Run
+
+
+def _speaker_id(spec, speakers, run_path):
+    if spec is None:
+        return 0
+    if str(spec).isdigit() and int(spec) < len(speakers):
+        return int(spec)
+    if spec in speakers:
+        return speakers.index(spec)
+    raise SeqgenError(f"--speaker {spec}: not a speaker of {run_path}; known: {', '.join(speakers) or 'none'}")
+
+
+def conditioning_from(run_info: dict, mel_from=None, mel_npy=None):
+    """Normalized mel frames [frames, n_mels] for a run, and the reference audio if any."""
+    from seqgen import audio as A
+
+    data = run_info["data"]
+    params = A.FeatureParams.from_dict(data["features"])
+    mean = np.asarray(data["stats"]["mel_mean"], np.float32)
+    std = np.asarray(data["stats"]["mel_std"], np.float32)
+    reference = None
+    if mel_from is not None:
+        reference = A.load(mel_from, params.sample_rate)
+        if len(reference) < params.hop_length:
+            raise SeqgenError(f"--mel-from {mel_from}: shorter than one hop ({params.hop_length} samples)")
+        mel = A.log_mel(reference, params)
+        reference = reference[: mel.shape[0] * params.hop_length]
+    else:
+        p = pathlib.Path(mel_npy)
+        try:
+            mel = np.load(p)
+        except (OSError, ValueError) as e:
+            raise SeqgenError(f"--mel {mel_npy}: cannot read a numpy array ({e})") from None
+        if mel.ndim != 2 or params.n_mels not in mel.shape:
+            raise SeqgenError(f"--mel {mel_npy}: expected [frames, {params.n_mels}] log-mel frames, "
+                              f"got shape {mel.shape}")
+        if mel.shape[1] != params.n_mels:
+            mel = mel.T
+        if not np.all(np.isfinite(mel)):
+            raise SeqgenError(f"--mel {mel_npy}: contains NaN or Inf")
+    return ((mel - mean) / std).astype(np.float32), reference
+
+
+def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, temperature=None, seed=None,
+           speaker=None, plot=False, chunk_size=None, quiet=False) -> dict:
+    from data_prep.common import progress
+    from seqgen import audio as A
+
+    run = Run(run_dir)
+    info = run.info()
+    cfg = run.config()
+    scfg = cfg.get("sample", {})
+    method = method or scfg.get("method", "cached")
+    temperature = float(scfg.get("temperature", 1.0) if temperature is None else temperature)
+    seed = int(scfg.get("seed", 0) if seed is None else seed)
+    chunk_size = int(chunk_size or scfg.get("chunk_size", 4096))
+    model, step, ckpt = run.load_model(use_ema=True, compile=False)
+    sr = int(info["data"]["sample_rate"])
+    kwargs = {}
+    reference = None
+    if mel_from is not None or mel is not None:
+        if not getattr(model, "cond_channels", 0):
+            raise SeqgenError(f"{run_dir}: this model is not mel-conditioned; use --seconds instead")
+        m, reference = conditioning_from(info, mel_from, mel)
+        kwargs["mel"] = m[None]
+        n = m.shape[0] * model.hop_length
+    else:
+        if getattr(model, "cond_channels", 0):
+            raise SeqgenError(f"{run_dir}: this model is mel-conditioned; give --mel-from FILE or --mel FILE.npy")
+        secs = float(seconds if seconds is not None else scfg.get("seconds", 2.0))
+        n = max(1, int(round(secs * sr)))
+        kwargs["num_samples"] = n
+    if getattr(model, "num_speakers", 0):
+        kwargs["speaker"] = np.asarray([_speaker_id(speaker, info["data"].get("speakers", []), run_dir)], np.int32)
+    elif speaker is not None:
+        raise SeqgenError(f"--speaker {speaker}: {run_dir} has no speaker conditioning")
+
+    bar = progress(total=n, desc=f"sample ({method})", unit="sample", disable=quiet or None)
+    done = [0]
+
+    def on_progress(d, total):
+        bar.update(int(d) - done[0])
+        done[0] = int(d)
+
+    t0 = time.time()
+    wav = model.generate(method=method, temperature=temperature, seed=seed, chunk_size=chunk_size,
+                         progress=on_progress, **kwargs)[0]
+    secs_taken = time.time() - t0
+    bar.close()
+    out = pathlib.Path(out)
+    A.save(out, wav, sr)
+    result = {"out": str(out), "num_samples": int(len(wav)), "seconds": len(wav) / sr, "sample_rate": sr,
+              "method": method, "seed": seed, "temperature": temperature, "step": step,
+              "checkpoint": ckpt.name, "samples_per_sec": len(wav) / max(secs_taken, 1e-9),
+              "wall_seconds": secs_taken}
+    if plot:
+        from seqgen import plots
+
+        tracks = ([("reference", reference)] if reference is not None else []) + [("generated", wav)]
+        png = plots.audio_png(out.with_suffix(".png"), tracks, sr,
+                              title=f"{pathlib.Path(run_dir).name} step {step}, {method}, T={temperature}")
+        result["plot"] = str(png)
+    if not quiet:
+        print(f"wrote {out} ({len(wav) / sr:.2f} s, {result['samples_per_sec']:.0f} samples/s, "
+              f"{method}, seed {seed})" + (f" and {result['plot']}" if plot else ""), file=sys.stderr)
+    return result

@@ -1,0 +1,426 @@
+"""`seqgen train`: Keras fit on a tf.data pipeline with checkpoints and resume.
+
+* The optimizer is Adam with a warm-up + cosine (or exponential, constant)
+  schedule, global-norm gradient clipping and optional EMA weights.
+* Checkpoints (model + optimizer, so the step counter and Adam moments
+  resume exactly) every ``train.checkpoint_every`` steps, when training ends,
+  and on Ctrl-C / SIGTERM; a SIGKILL loses only the steps since the last one.
+* The data stream after a resume is re-seeded from ``(seed, step)``: same
+  distribution, no replay of the batches already seen.
+* A non-finite loss never reaches a checkpoint: with ``train.on_nan: skip``
+  the model and optimizer roll back to the last checkpoint and training goes
+  on with the next batches; with ``stop`` training ends with a message.
+* TensorBoard (``RUN/tb``): loss, bits/sample, learning rate, steps/s,
+  validation NLL, generated audio and mel images; ``RUN/loss.png`` too.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+import signal
+import sys
+import time
+
+import numpy as np
+
+from seqgen import config as C
+from seqgen.errors import ConfigError, SeqgenError
+from seqgen.runs import Run, RunError
+from seqgen.tf_import import tensorflow
+
+LN2 = math.log(2.0)
+
+
+def make_schedule(t: dict):
+    import keras
+
+    lr = float(t["learning_rate"])
+    if t["schedule"] == "constant":
+        return lr
+    if t["schedule"] == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(lr, int(t["decay_steps"]), float(t["decay_rate"]))
+    warm = int(t["warmup_steps"])
+    decay = max(1, int(t["steps"]) - warm)
+    if warm:
+        return keras.optimizers.schedules.CosineDecay(0.0, decay, alpha=float(t["final_lr_fraction"]),
+                                                      warmup_target=lr, warmup_steps=warm)
+    return keras.optimizers.schedules.CosineDecay(lr, decay, alpha=float(t["final_lr_fraction"]))
+
+
+def make_optimizer(t: dict):
+    import keras
+
+    kwargs = {}
+    if t["clip_norm"]:
+        kwargs["global_clipnorm"] = float(t["clip_norm"])
+    if t["ema"]:
+        kwargs.update(use_ema=True, ema_momentum=float(t["ema"]))
+    cls = keras.optimizers.AdamW if t["weight_decay"] else keras.optimizers.Adam
+    if t["weight_decay"]:
+        kwargs["weight_decay"] = float(t["weight_decay"])
+    return cls(learning_rate=make_schedule(t), **kwargs)
+
+
+def data_info_for(model_type: str, data_dir) -> dict:
+    from seqgen.models.registry import data_kind
+
+    kind = data_kind(model_type)
+    if kind == "vocoder":
+        from seqgen import data as D
+
+        v = D.VocoderData(data_dir)
+        return {"kind": "vocoder", "data_dir": str(pathlib.Path(data_dir).resolve()),
+                "sample_rate": v.sample_rate, "hop_length": v.hop, "n_mels": v.n_mels,
+                "mu_law_bits": v.bits, "speakers": v.speakers, "features": v.features.to_dict(),
+                "stats": {"mel_mean": v.stats.mean.tolist(), "mel_std": v.stats.std.tolist()}}
+    raise ConfigError(f"model type {model_type}: data kind {kind} is not supported by `seqgen train` yet")
+
+
+class _Stop:
+    """Signal handling: first Ctrl-C / SIGTERM asks for a checkpoint and a clean stop."""
+
+    def __init__(self):
+        self.requested = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+        print(f"\nseqgen train: {self.requested} received; checkpointing and stopping after this step",
+              file=sys.stderr)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+def _copy_state(dst_model, src_model):
+    for d, s in zip(dst_model.weights, src_model.weights):
+        d.assign(s)
+    if dst_model.optimizer is not None and src_model.optimizer is not None:
+        for d, s in zip(dst_model.optimizer.variables, src_model.optimizer.variables):
+            d.assign(s)
+
+
+class TrainLoop:
+    """Everything a training run does around ``model.fit``."""
+
+    def __init__(self, config_path, data_dir, out_dir, max_steps=None, max_minutes=None, overrides=(),
+                 resume=False, quiet=False):
+        self.t0 = time.time()
+        self.run = Run(out_dir)
+        self.data_dir = pathlib.Path(data_dir) if data_dir else None
+        self.max_minutes = max_minutes
+        self.quiet = quiet
+        self.resume = resume
+        if resume and self.run.exists():
+            saved = self.run.config()
+            cfg_raw = C.apply_overrides(saved, overrides)
+            self.cfg = C.validate(cfg_raw, where=f"config {self.run.path / 'config.yaml'}")
+            if config_path is not None:
+                given = C.load(config_path, overrides)
+                if given["model"] != self.cfg["model"]:
+                    raise ConfigError(f"--resume: {config_path} describes a different model than the one in "
+                                      f"{self.run.path}/config.yaml; resume without changing model.*")
+                self.cfg = given
+            if self.data_dir is None:
+                self.data_dir = pathlib.Path(self.run.info()["data"]["data_dir"])
+        else:
+            if config_path is None:
+                raise ConfigError("a config file is needed (e.g. recipes/ljspeech_vocoder/tiny.yaml)")
+            if self.run.checkpoints():
+                raise RunError(f"{self.run.path}: already has checkpoints; add --resume to continue it, "
+                               f"or choose another --out")
+            self.cfg = C.load(config_path, overrides)
+            if self.data_dir is None:
+                raise ConfigError("--data DATA is needed (a folder made by `seqgen prepare`)")
+        t = self.cfg["train"]
+        self.max_steps = int(max_steps) if max_steps is not None else int(t["steps"])
+
+    # ------------------------------------------------------------------ setup
+    def _build(self):
+        import keras
+
+        from seqgen.models.registry import build_model
+
+        tf = tensorflow()
+        model_type = self.cfg["model"]["type"]
+        self.data_info = data_info_for(model_type, self.data_dir)
+        keras.utils.set_random_seed(int(self.cfg["train"]["seed"]))
+        if self.resume and self.run.checkpoints():
+            model, step, path = self.run.load_model(use_ema=False)
+            self._log(f"resumed from {path.name} at step {step}")
+        else:
+            if self.resume:
+                self._log(f"--resume: no checkpoint in {self.run.path} yet; starting from step 0")
+            model = build_model(self.cfg["model"], self.data_info)
+            model.compile(optimizer=make_optimizer(self.cfg["train"]),
+                          jit_compile=bool(self.cfg["train"]["jit_compile"]))
+            step = 0
+            info = {"model_type": model_type, "data": self.data_info, "seqgen_version": _version()}
+            self.run.write_info(info)
+            C.dump(self.cfg, self.run.path / "config.yaml")
+        self.model, self.step0 = model, step
+        self.writer = tf.summary.create_file_writer(str(self.run.path / "tb"))
+
+    def _dataset(self, step):
+        from seqgen import data as D
+
+        d, t = self.cfg["data"], self.cfg["train"]
+        dist = self.model.distribution
+        silence = int(np.asarray(dist.from_waveform(np.zeros((1,), np.float32)))[0]) if dist.input_is_discrete else 0
+        self.silence = silence
+        seed = int(t["seed"]) * 1_000_003 + int(step)
+        return D.vocoder_dataset(self.data_dir, "train", int(d["window"]), int(d["batch_size"]), seed=seed,
+                                 discrete=dist.input_is_discrete, silence_class=silence)
+
+    # ------------------------------------------------------------------ run
+    def run_training(self) -> dict:
+        self.run.lock()
+        try:
+            self._build()
+            return self._fit()
+        finally:
+            self.run.unlock()
+
+    def _fit(self):
+        import keras
+
+        step = self.step0
+        if step >= self.max_steps:
+            self._log(f"already at step {step} >= {self.max_steps}; nothing to do")
+            return {"step": step}
+        ds = self._dataset(step)
+        cb = _Callback(self)
+        with _Stop() as stop:
+            cb.stop = stop
+            self.model.fit(ds, epochs=1, steps_per_epoch=self.max_steps - step, callbacks=[cb], verbose=0,
+                           shuffle=False)
+        cb.finish()
+        return cb.summary
+
+    def _log(self, msg):
+        if not self.quiet:
+            print(f"seqgen train: {msg}", file=sys.stderr)
+
+
+def _version():
+    from seqgen import __version__
+
+    return __version__
+
+
+def _make_callback_class():
+    import keras
+
+    class TrainCallback(keras.callbacks.Callback):
+        def __init__(self, loop: TrainLoop):
+            super().__init__()
+            self.loop = loop
+            self.stop = None
+            t = loop.cfg["train"]
+            self.t = t
+            self.step = loop.step0
+            self.last_ckpt = loop.step0
+            self.window_losses = []
+            self.t_window = time.time()
+            self.deadline = loop.t0 + 60 * loop.max_minutes if loop.max_minutes else None
+            self.summary = {}
+            self.metrics_path = loop.run.path / "metrics.jsonl"
+            from data_prep.common import progress
+
+            self.bar = progress(total=loop.max_steps, desc="train", unit="step",
+                                disable=loop.quiet or os.environ.get("SEQGEN_PROGRESS", "1") == "0")
+            self.bar.update(self.step)
+            self.last_loss = float("nan")
+            self.stopped_by = None
+
+        # -- helpers
+        def _lr(self):
+            opt = self.model.optimizer
+            lr = opt.learning_rate
+            try:
+                return float(np.asarray(lr))
+            except Exception:
+                return float(np.asarray(opt._get_current_learning_rate()))
+
+        def _write(self, record):
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+        def _checkpoint(self, why=""):
+            weights_ok = all(np.all(np.isfinite(np.asarray(w))) for w in self.model.trainable_weights[:4])
+            if not weights_ok:
+                self.loop._log(f"not checkpointing step {self.step}: non-finite weights")
+                return
+            p = self.loop.run.save_checkpoint(self.model, self.step, keep=int(self.t["keep_checkpoints"]))
+            if p is not None:
+                self.last_ckpt = self.step
+                if why:
+                    self.loop._log(f"checkpoint {p.name} ({why})")
+
+        def _rollback(self):
+            ckpts = self.loop.run.checkpoints()
+            if not ckpts:
+                self.loop._log("non-finite loss before any checkpoint; stopping")
+                self.model.stop_training = True
+                self.stopped_by = "nan"
+                return
+            src, step, path = self.loop.run.load_model(use_ema=False)
+            _copy_state(self.model, src)
+            self.step = step
+            self.loop._log(f"non-finite loss; rolled back to {path.name} (step {step}) and skipping ahead")
+
+        # -- keras hooks
+        def on_train_batch_end(self, batch, logs=None):
+            loss = float(logs.get("loss", float("nan"))) if logs else float("nan")
+            self.step += 1
+            self.bar.update(1)
+            if not np.isfinite(loss):
+                if self.t["on_nan"] == "stop":
+                    self.loop._log(f"non-finite loss at step {self.step}; stopping (train.on_nan: stop); "
+                                   f"the last checkpoint (step {self.last_ckpt}) is intact")
+                    self.model.stop_training = True
+                    self.stopped_by = "nan"
+                    return
+                self._rollback()
+                return
+            self.last_loss = loss
+            self.window_losses.append(loss)
+            if self.step % int(self.t["log_every"]) == 0:
+                self._log_window()
+            if self.step % int(self.t["checkpoint_every"]) == 0:
+                self._checkpoint()
+            if int(self.t["valid_every"]) and self.step % int(self.t["valid_every"]) == 0:
+                self._validate()
+            if self.stop is not None and self.stop.requested:
+                self.stopped_by = self.stop.requested
+                self.model.stop_training = True
+            elif self.deadline is not None and time.time() >= self.deadline:
+                self.stopped_by = "max_minutes"
+                self.model.stop_training = True
+
+        def _log_window(self):
+            if not self.window_losses:
+                return
+            now = time.time()
+            loss = float(np.mean(self.window_losses))
+            sps = len(self.window_losses) / max(now - self.t_window, 1e-9)
+            rec = {"step": self.step, "loss": loss, "bits_per_sample": loss / LN2, "lr": self._lr(),
+                   "steps_per_sec": sps, "time": now - self.loop.t0}
+            self._write(rec)
+            tf = tensorflow()
+            with self.loop.writer.as_default(step=self.step):
+                tf.summary.scalar("train/loss_nats", loss)
+                tf.summary.scalar("train/bits_per_sample", loss / LN2)
+                tf.summary.scalar("train/learning_rate", rec["lr"])
+                tf.summary.scalar("train/steps_per_sec", sps)
+            self.bar.set_postfix(loss=f"{loss:.3f}", bits=f"{loss / LN2:.3f}", refresh=False)
+            self.window_losses = []
+            self.t_window = now
+
+        def _validate(self):
+            from seqgen.evaluation import vocoder_nll
+
+            d = self.loop.cfg["data"]
+            try:
+                res = vocoder_nll(self.model, self.loop.data_dir, "valid", int(d["valid_window"]),
+                                  int(d["valid_batch_size"]), int(d["max_valid_windows"]))
+            except SeqgenError as e:
+                self.loop._log(f"validation skipped: {e}")
+                return
+            self.summary["valid_bits_per_sample"] = res["nll_bits_per_sample"]
+            self.summary["valid_step"] = self.step
+            self._write({"step": self.step, "valid_bits_per_sample": res["nll_bits_per_sample"],
+                         "time": time.time() - self.loop.t0})
+            tf = tensorflow()
+            with self.loop.writer.as_default(step=self.step):
+                tf.summary.scalar("valid/bits_per_sample", res["nll_bits_per_sample"])
+            self.bar.write(f"step {self.step}: valid {res['nll_bits_per_sample']:.3f} bits/sample "
+                           f"({res['num_samples']} samples)", file=sys.stderr)
+            if float(self.t["audio_seconds"]) > 0:
+                try:
+                    self._audio_summary()
+                except Exception as e:  # never let a summary kill training
+                    self.loop._log(f"audio summary skipped ({type(e).__name__}: {e})")
+
+        def _audio_summary(self):
+            from seqgen import data as D
+            from seqgen import plots
+
+            info = self.loop.data_info
+            hop, sr = info["hop_length"], info["sample_rate"]
+            frames = max(1, int(float(self.t["audio_seconds"]) * sr) // hop)
+            ds = D.vocoder_dataset(self.loop.data_dir, "valid", frames * hop, 1, seed=0, random=False,
+                                   repeat=False, discrete=self.model.distribution.input_is_discrete,
+                                   silence_class=getattr(self.loop, "silence", 128))
+            inputs, target, _ = next(iter(ds))
+            kwargs = {}
+            if self.model.cond_channels:
+                kwargs["mel"] = inputs["mel"].numpy()
+            else:
+                kwargs["num_samples"] = frames * hop
+            if self.model.num_speakers:
+                kwargs["speaker"] = inputs["speaker"].numpy()
+            wav = self.model.generate(method="cached", seed=0, **kwargs)[0]
+            real = np.asarray(self.model.distribution.to_waveform(target.numpy()[0]))
+            tf = tensorflow()
+            png = plots.compare_png(real, wav, sr, self.loop.run.path / "samples" / f"step-{self.step:08d}.png")
+            from seqgen import audio as A
+
+            A.save(self.loop.run.path / "samples" / f"step-{self.step:08d}.wav", wav, sr)
+            img = tf.image.decode_png(tf.io.read_file(str(png)), channels=3)[None]
+            with self.loop.writer.as_default(step=self.step):
+                tf.summary.audio("samples/generated", wav[None, :, None].astype(np.float32), sr)
+                tf.summary.audio("samples/real", real[None, :, None].astype(np.float32), sr)
+                tf.summary.image("samples/spectrograms", img)
+
+        def finish(self):
+            self._log_window()
+            why = self.stopped_by or "end of run"
+            if self.stopped_by != "nan" and self.step > self.last_ckpt:
+                self._checkpoint(why)
+            elif self.stopped_by != "nan" and self.step == self.last_ckpt and why:
+                self.loop._log(f"stopped at step {self.step} ({why}); checkpoint is current")
+            if int(self.t["valid_every"]) and self.summary.get("valid_step") != self.step and \
+                    self.stopped_by not in ("nan",):
+                self._validate()
+            self.bar.close()
+            self.loop.writer.flush()
+            try:
+                from seqgen import plots
+
+                plots.loss_curves_png(self.metrics_path, self.loop.run.path / "loss.png")
+            except Exception as e:
+                self.loop._log(f"loss.png skipped ({e})")
+            self.summary.update({"step": self.step, "last_loss": self.last_loss, "stopped_by": why,
+                                 "minutes": (time.time() - self.loop.t0) / 60})
+            self.loop._log(f"stopped at step {self.step} ({why}); "
+                           f"last loss {self.last_loss:.4f} nats = {self.last_loss / LN2:.3f} bits/sample"
+                           + (f"; valid {self.summary['valid_bits_per_sample']:.3f} bits/sample"
+                              if "valid_bits_per_sample" in self.summary else ""))
+
+    return TrainCallback
+
+
+def _Callback(loop):
+    """The keras callback (its class is made on first use: keras is imported lazily)."""
+    return _make_callback_class()(loop)
+
+
+def train(config_path, data_dir, out_dir, max_steps=None, max_minutes=None, overrides=(), resume=False,
+          quiet=False) -> dict:
+    loop = TrainLoop(config_path, data_dir, out_dir, max_steps, max_minutes, overrides, resume, quiet)
+    return loop.run_training()

@@ -1,0 +1,63 @@
+"""Config loading: defaults, overrides, and errors that name the bad key."""
+import pytest
+
+from seqgen import config as C
+from seqgen.errors import ConfigError
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_filled_and_model_keys_checked(tmp_path):
+    cfg = C.load(write(tmp_path, "model: {type: wavenet, num_stacks: 3}\ntrain: {learning_rate: 0.01}\n"))
+    assert cfg["model"]["num_stacks"] == 3
+    assert cfg["train"]["learning_rate"] == 0.01
+    assert cfg["train"]["checkpoint_every"] == C.DEFAULTS["train"]["checkpoint_every"]
+    assert cfg["data"]["window"] == C.DEFAULTS["data"]["window"]
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("train: {lerning_rate: 0.1}\n", "'train.lerning_rate' (did you mean 'learning_rate'?)"),
+    ("model: {type: wavenet, residual_channel: 8}\n", "'model.residual_channel'"),
+    ("model: {type: wavenet, hop_length: 128}\n", "taken from the prepared data"),
+    ("model: {type: wavenett}\n", "unknown 'model.type'"),
+    ("trian: {}\n", "unknown section 'trian' (did you mean 'train'?)"),
+    ("train: {steps: many}\n", "'train.steps' must be int"),
+    ("train: {schedule: linear}\n", "'train.schedule'"),
+    ("model: {distribution: {type: poisson}}\n", "distribution"),
+    ("train: [1, 2\n", "not valid YAML"),
+])
+def test_errors_name_the_key(tmp_path, text, needle):
+    with pytest.raises(ConfigError) as e:
+        C.load(write(tmp_path, text))
+    msg = str(e.value)
+    assert needle in msg
+    assert "\n" not in msg
+
+
+def test_overrides(tmp_path):
+    p = write(tmp_path, "train: {steps: 10}\n")
+    cfg = C.load(p, ["train.steps=25", "data.window=1024", "model.num_stacks=1", "train.ema=0.999"])
+    assert cfg["train"]["steps"] == 25 and cfg["data"]["window"] == 1024
+    assert cfg["model"]["num_stacks"] == 1 and cfg["train"]["ema"] == 0.999
+    with pytest.raises(ConfigError, match="train.stepz"):
+        C.load(p, ["train.stepz=3"])
+    with pytest.raises(ConfigError, match="key=value"):
+        C.load(p, ["train.steps"])
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        C.load(tmp_path / "nope.yaml")
+
+
+def test_recipe_presets_are_valid():
+    from conftest import REPO
+
+    for p in sorted((REPO / "recipes").glob("*/*.yaml")):
+        if p.name == "recipe.yaml":
+            continue
+        C.load(p)

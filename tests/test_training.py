@@ -1,0 +1,94 @@
+"""`seqgen train`: checkpoints, resume after SIGKILL, lock, corrupt-checkpoint fallback."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, TINY, run_cli
+from seqgen.runs import Run
+
+
+def _steps(run):
+    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+
+
+def test_sigkill_then_resume_continues_step_and_loss_falls(espeak_vocoder_data, tmp_path):
+    run = tmp_path / "run"
+    env = dict(os.environ, SEQGEN_PROGRESS="0")
+    cmd = [sys.executable, "-m", "seqgen.cli", "train", str(TINY), "--data", str(espeak_vocoder_data),
+           "--out", str(run), "--max-steps", "400", "--set", "train.checkpoint_every=10",
+           "--set", "train.valid_every=0", "--set", "train.log_every=5"]
+    proc = subprocess.Popen(cmd, env=env, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    r = Run(run)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (r.checkpoints() and r.checkpoints()[0][0] >= 30):
+        time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = max(rec["step"] for rec in _steps(run))
+    last_ckpt = r.checkpoints()[0][0]
+    assert 30 <= last_ckpt <= killed_at
+    # No temporary or partial checkpoint is left under a real name: every one loads.
+    for step, path in r.checkpoints():
+        model, s, _ = Run(run).load_model(use_ema=False)
+        assert s == r.checkpoints()[0][0]
+        break
+    before = [rec["loss"] for rec in _steps(run)]
+
+    p = run_cli("train", "--out", run, "--resume", "--max-steps", last_ckpt + 40, "--set", "train.valid_every=0",
+                "--set", "train.log_every=5")
+    assert f"resumed from ckpt-{last_ckpt:08d}.keras at step {last_ckpt}" in p.stderr
+    recs = _steps(run)
+    after = [rec for rec in recs[len(before):]]
+    assert after, "no steps logged after resume"
+    # The step counter continues from the checkpoint (not from 0, not from the kill point).
+    assert after[0]["step"] == last_ckpt + 5
+    assert after[-1]["step"] == last_ckpt + 40
+    assert r.checkpoints()[0][0] == last_ckpt + 40
+    # The loss keeps falling: the end of the resumed run is below the start of the first run.
+    assert np.mean([a["loss"] for a in after[-3:]]) < np.mean(before[:3])
+
+
+def test_second_trainer_on_same_run_is_refused(espeak_vocoder_data, tmp_path):
+    run = tmp_path / "run"
+    holder = Run(run)
+    holder.lock()
+    try:
+        p = run_cli("train", TINY, "--data", espeak_vocoder_data, "--out", run, "--max-steps", "2", check=False)
+    finally:
+        holder.unlock()
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert lines[-1].startswith("seqgen: error:") and "another `seqgen train`" in lines[-1]
+    assert "Traceback" not in p.stderr
+
+
+def test_existing_run_needs_resume(tiny_run, espeak_vocoder_data):
+    p = run_cli("train", TINY, "--data", espeak_vocoder_data, "--out", tiny_run, "--max-steps", "2", check=False)
+    assert p.returncode == 2 and "--resume" in p.stderr
+
+
+def test_corrupt_newest_checkpoint_falls_back(espeak_vocoder_data, tmp_path):
+    run = tmp_path / "run"
+    run_cli("train", TINY, "--data", espeak_vocoder_data, "--out", run, "--max-steps", "20",
+            "--set", "train.checkpoint_every=10", "--set", "train.valid_every=0")
+    r = Run(run)
+    (newest, path), (older, _) = r.checkpoints()[:2]
+    assert (newest, older) == (20, 10)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])  # truncated
+    model, step, used = r.load_model(use_ema=False)
+    assert step == 10 and used.name == "ckpt-00000010.keras"
+
+
+def test_bad_data_dir_is_one_line(tmp_path):
+    p = run_cli("train", TINY, "--data", tmp_path / "missing", "--out", tmp_path / "run", check=False)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines()[-1].startswith("seqgen: error:")
+    assert "seqgen prepare" in p.stderr and "Traceback" not in p.stderr
