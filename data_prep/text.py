@@ -196,13 +196,32 @@ def prepare_pairs(src, out, valid_fraction=0.05, workers=None) -> dict:
         path = pathlib.Path(src)
         if not path.is_file():
             raise DataError(f"--input {src}: no such file")
-    # Pass 1: the distinct sources, to split by source side.
+    def parse(lineno, raw):
+        """(source, target) of a line, or (None, reason) for a malformed one, or None if blank."""
+        raw = raw.rstrip(b"\r\n")
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # UTF-8 byte-order mark
+        if not raw.strip():
+            return None
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, "undecodable text (not UTF-8)"
+        parts = line.split("\t")
+        if len(parts) < 2:
+            return None, "no TAB between source and target"
+        s, t = parts[0].strip(), parts[1].strip()
+        if not _clean_side(s) or not _clean_side(t):
+            return None, "empty side or control characters"
+        return s, t
+
+    # Pass 1: the distinct sources of well-formed lines, to split by source side.
     sources = set()
     with open(path, "rb") as f:
-        for raw in f:
-            head, tab, _ = raw.partition(b"\t")
-            if tab:
-                sources.add(head.decode("utf-8", errors="replace").strip())
+        for lineno, raw in enumerate(f, 1):
+            r = parse(lineno, raw)
+            if r is not None and r[0] is not None:
+                sources.add(r[0])
     valid_sources = common.split_keys(sources, valid_fraction)
     files = {s: open(out / f"{s}-00000.tsv", "w", encoding="utf-8") for s in ("train", "valid")}
     counts = {"train": 0, "valid": 0}
@@ -210,22 +229,12 @@ def prepare_pairs(src, out, valid_fraction=0.05, workers=None) -> dict:
     try:
         with open(path, "rb") as f:
             for lineno, raw in enumerate(common.progress(f, desc="prepare pairs", unit="line"), 1):
-                raw = raw.rstrip(b"\r\n")
-                if not raw.strip():
+                r = parse(lineno, raw)
+                if r is None:
                     continue
-                where = f"{path}:{lineno}"
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    skipped.add(where, "undecodable text (not UTF-8)")
-                    continue
-                parts = line.split("\t")
-                if len(parts) < 2:
-                    skipped.add(where, "no TAB between source and target")
-                    continue
-                s, t = parts[0].strip(), parts[1].strip()
-                if not _clean_side(s) or not _clean_side(t):
-                    skipped.add(where, "empty side or control characters")
+                s, t = r
+                if s is None:
+                    skipped.add(f"{path}:{lineno}", t)
                     continue
                 split = "valid" if s in valid_sources else "train"
                 files[split].write(f"{s}\t{t}\n")

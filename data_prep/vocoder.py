@@ -164,7 +164,7 @@ def _process(args):
     if not np.all(np.isfinite(mel)):
         return ("skip", item["path"], "non-finite features")
     mulaw = A.mu_law_encode(wav, bits)
-    return ("ok", item, wav.astype(np.float32), mulaw.astype(np.uint8 if bits <= 8 else np.uint16), mel)
+    return ("ok", item, wav.astype(np.float32), mulaw.astype(np.uint8 if bits <= 8 else "<u2"), mel)
 
 
 def _example(item, speaker_id, wav, mulaw, mel) -> bytes:

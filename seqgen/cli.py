@@ -114,26 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_prepare(sub)
-    for add in _EXTRA_COMMANDS:
+    from seqgen import cli_commands  # train, sample, evaluate, recipe, ...
+
+    for add in cli_commands.ADDERS:
         add(sub)
     return parser
-
-
-# Subcommands defined in other modules register here (train, sample, evaluate, recipe, ...).
-_EXTRA_COMMANDS: list = []
-
-
-def _register_extra():
-    from seqgen import cli_commands
-
-    _EXTRA_COMMANDS.extend(cli_commands.ADDERS)
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("SEQGEN_DEBUG") == "1"
     try:
-        _register_extra()
         parser = build_parser()
         args = parser.parse_args(argv)
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" and args.command != "prepare":

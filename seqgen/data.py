@@ -49,8 +49,9 @@ def _shards(data_dir, manifest, split) -> list[str]:
 # --------------------------------------------------------------------------- vocoder
 
 
-def _parse_vocoder(n_mels):
+def _parse_vocoder(n_mels, bits=8):
     tf = _tf()
+    mulaw_dtype = tf.uint8 if bits <= 8 else tf.uint16
     spec = {
         "id": tf.io.FixedLenFeature([], tf.string),
         "speaker": tf.io.FixedLenFeature([], tf.int64),
@@ -67,7 +68,7 @@ def _parse_vocoder(n_mels):
             "id": f["id"],
             "speaker": tf.cast(f["speaker"], tf.int32),
             "audio": tf.io.decode_raw(f["audio"], tf.float32),
-            "mulaw": tf.cast(tf.io.decode_raw(f["mulaw"], tf.uint8), tf.int32),
+            "mulaw": tf.cast(tf.io.decode_raw(f["mulaw"], mulaw_dtype, little_endian=True), tf.int32),
             "mel": tf.reshape(tf.io.decode_raw(f["mel"], tf.float32), [-1, n_mels]),
         }
 
@@ -160,7 +161,7 @@ def vocoder_dataset(data_dir, split="train", window=8192, batch_size=8, seed=0, 
         ds = ds.shuffle(len(files), seed=seed).repeat()
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)), num_parallel_calls=1,
                        deterministic=True)
-    ds = ds.map(_parse_vocoder(info.n_mels), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(_parse_vocoder(info.n_mels, info.bits), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if repeat and shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
     ds = ds.enumerate().map(lambda i, item: _window_fn(info, window, discrete, silence_class, seed, random)(i, item),
@@ -201,7 +202,7 @@ def vocoder_eval_dataset(data_dir, split="valid", window=8192, batch_size=4, dis
         return inputs, target, weight
 
     ds = tf.data.TFRecordDataset(info.shards(split))
-    ds = ds.map(_parse_vocoder(info.n_mels)).flat_map(split_item).map(crop_at)
+    ds = ds.map(_parse_vocoder(info.n_mels, info.bits)).flat_map(split_item).map(crop_at)
     return ds.batch(batch_size)
 
 
