@@ -138,8 +138,9 @@ class Run:
         """
         import keras
 
-        import seqgen.models  # noqa: F401  (registers serializable classes)
-        import seqgen.distributions  # noqa: F401
+        from seqgen.models.registry import import_all
+
+        import_all()  # registers every serializable model class before deserializing
 
         ckpts = self.checkpoints()
         if not ckpts:

@@ -21,6 +21,14 @@ MODELS = {
 _FROM_DATA = {"wavenet": {"cond_channels", "hop_length", "num_speakers"}}
 
 
+def import_all() -> None:
+    """Import every model module (registers their classes for `.keras` loading)."""
+    import seqgen.distributions  # noqa: F401
+
+    for module in ("seqgen.models.wavenet", "seqgen.models.transformer", "seqgen.models.bytenet"):
+        importlib.import_module(module)
+
+
 def model_class(model_type: str):
     module, cls, _, _ = MODELS[model_type]
     return getattr(importlib.import_module(module), cls)

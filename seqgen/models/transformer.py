@@ -1,0 +1,545 @@
+"""Decoder-only Transformer language model with key/value-cached generation.
+
+Architecture (pre-LayerNorm, Vaswani et al. 2017 / GPT-2 style)::
+
+    x [B, T] token ids (x[0] = BOS, x[t] = token t-1)
+      -> token embedding + position (learned table or sinusoids)   [B, T, d]
+      -> num_layers x [ h += Dropout(Attn(LN(h)));  h += Dropout(FF(LN(h))) ]
+      -> LN -> logits = h E^T + b   (tied to the token embedding)  [B, T, V]
+
+Position ``t`` predicts token ``t``; training targets are ``x`` shifted by
+one with EOS at the end and PAD after it (PAD targets are ignored by
+:meth:`TransformerDecoder.compute_loss`).
+
+Generation (:meth:`TransformerDecoder.generate`) follows the
+``seqgen.decoding`` protocol:
+
+* ``method="cached"``: cache = one key/value buffer pair ``[B, T, H, D]`` per
+  layer (:class:`seqgen.layers.attention.CausalSelfAttention`), ``T`` the
+  length of this generation rounded up to a power of two.  The prompt is
+  consumed by the same compiled ``while_loop`` as the new tokens: while
+  ``t`` is inside a row's prompt, the sampled token is replaced by the
+  prompt token (teacher forcing through the step's ``context``), so rows
+  with prompts of different lengths batch together.
+* ``method="naive"``: the reference: for every token the full network is
+  recomputed over the whole prefix (one compiled forward per power-of-two
+  prefix length).
+
+Both draw their uniforms up front (``keras.random.uniform((B, N), seed)``)
+and sample with :func:`seqgen.samplers.sample_logits`, so they give the same
+tokens for the same seed.
+
+The module also holds the pieces shared with :mod:`seqgen.models.bytenet`
+(prompt handling, the token decoding loop, the masked loss).
+"""
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from seqgen.beam_search import beam_search
+from seqgen.decoding import compile_fn, decode_loop, time_slice
+from seqgen.layers.attention import CausalSelfAttention
+from seqgen.samplers import sample_logits
+from seqgen.text import BOS_ID, BYTE_VOCAB_SIZE, EOS_ID, PAD_ID
+
+__all__ = ["TransformerDecoder", "TransformerBlock"]
+
+
+# =========================================================== shared helpers
+def masked_token_loss(y, y_pred, sample_weight=None, pad_id=PAD_ID, extra_losses=()):
+    """Mean cross-entropy (nats per token) of targets ``y [B, T]`` under
+    logits ``y_pred [B, T, V]``, ignoring targets equal to ``pad_id``;
+    ``sample_weight`` (``[B]`` or ``[B, T]``) weights the mean."""
+    y = ops.cast(y, "int32")
+    logits = ops.cast(y_pred, "float32")
+    ce = ops.sparse_categorical_crossentropy(y, logits, from_logits=True)
+    w = ops.cast(ops.not_equal(y, pad_id), ce.dtype)
+    if sample_weight is not None:
+        sw = ops.cast(sample_weight, ce.dtype)
+        if len(sw.shape) == 1:
+            sw = ops.expand_dims(sw, -1)
+        w = w * ops.broadcast_to(sw, ops.shape(ce))
+    loss = ops.sum(ce * w) / ops.maximum(ops.sum(w), 1e-12)
+    for extra in extra_losses:
+        loss = loss + ops.cast(ops.sum(extra), loss.dtype)
+    return loss
+
+
+def bucket_length(n, minimum=16):
+    """Smallest power of two ``>= n`` (at least ``minimum``): nearby lengths
+    share one compiled function."""
+    size = int(minimum)
+    while size < n:
+        size *= 2
+    return size
+
+
+def prepare_prompts(prompt_ids, batch_size, bos_id, eos_id, pad_id):
+    """Prompts as a list of 1-D int32 arrays (content tokens, no BOS).
+
+    Accepts None (``batch_size`` empty prompts), one sequence (list / 1-D
+    array), a list of sequences, or a ``[B, P]`` array padded with ``pad_id``.
+    A leading BOS is dropped (generation always starts from BOS); PAD entries
+    are dropped; an EOS inside a prompt is an error.
+    """
+    if prompt_ids is None:
+        return [np.zeros((0,), np.int32) for _ in range(int(batch_size))]
+    if hasattr(prompt_ids, "shape") and not isinstance(prompt_ids, np.ndarray):
+        prompt_ids = ops.convert_to_numpy(prompt_ids)
+    if isinstance(prompt_ids, np.ndarray):
+        rows = [prompt_ids] if prompt_ids.ndim == 1 else list(prompt_ids)
+    elif len(prompt_ids) and np.ndim(prompt_ids[0]) == 0:
+        rows = [prompt_ids]
+    else:
+        rows = list(prompt_ids)
+    if not rows:
+        raise ValueError("prompt_ids is empty: pass None for unconditional generation")
+    out = []
+    for r in rows:
+        r = np.asarray(r, np.int64).reshape(-1)
+        r = r[r != pad_id]
+        if r.size and r[0] == bos_id:
+            r = r[1:]
+        if np.any(r == eos_id):
+            raise ValueError("a prompt contains the EOS id")
+        out.append(r.astype(np.int32))
+    if len(out) == 1 and int(batch_size) > 1:
+        out = out * int(batch_size)
+    return out
+
+
+def uniforms(batch, n, seed):
+    """The sampling uniforms ``[B, N]`` drawn before decoding (numpy)."""
+    return np.asarray(ops.convert_to_numpy(
+        keras.random.uniform((int(batch), int(n)), seed=int(seed))), np.float32)
+
+
+def pad_time(x, length, value):
+    """Pad/crop numpy ``x [B, n, ...]`` to ``length`` on axis 1 with ``value``."""
+    if x.shape[1] >= length:
+        return x[:, :length]
+    pad = np.full((x.shape[0], length - x.shape[1]) + x.shape[2:], value, x.dtype)
+    return np.concatenate([x, pad], axis=1)
+
+
+def forced_tokens(prompts, max_new_tokens, length, pad_id):
+    """Teacher forcing for the token loop: ``forced [B, L]`` and ``mask [B, L]``.
+
+    Position ``t`` of row ``b`` is forced to the prompt token while
+    ``t < P_b`` and to ``pad_id`` from ``P_b + max_new_tokens`` on (that row
+    is then done); in between the model samples.
+    """
+    b = len(prompts)
+    forced = np.full((b, length), pad_id, np.int32)
+    mask = np.zeros((b, length), bool)
+    for i, p in enumerate(prompts):
+        forced[i, :len(p)] = p
+        mask[i, :len(p)] = True
+        mask[i, len(p) + max_new_tokens:] = True
+    return forced, mask
+
+
+def finalize_tokens(samples, starts, max_new_tokens, eos_id, pad_id, stop_at_eos):
+    """Cut each row's new tokens out of the position buffer ``samples [B, L]``:
+    ``[B, max_new_tokens]`` int32, PAD after the first EOS when ``stop_at_eos``."""
+    b = samples.shape[0]
+    out = np.full((b, max_new_tokens), pad_id, np.int32)
+    for i in range(b):
+        row = np.asarray(samples[i, starts[i]:starts[i] + max_new_tokens], np.int32)
+        if stop_at_eos:
+            hits = np.nonzero(row == eos_id)[0]
+            if hits.size:
+                row = row[:hits[0] + 1]
+        out[i, :len(row)] = row
+    return out
+
+
+def ban_tokens(logits, ids):
+    """``logits [..., V]`` with the classes ``ids`` (e.g. PAD and BOS, never
+    valid outputs) set to -1e9 so that sampling cannot pick them."""
+    vocab = logits.shape[-1]
+    ids = [int(i) for i in ids if 0 <= int(i) < vocab]
+    if not ids:
+        return logits
+    banned = np.zeros((vocab,), bool)
+    banned[ids] = True
+    return ops.where(ops.convert_to_tensor(banned), ops.cast(-1e9, logits.dtype), logits)
+
+
+def token_decode_loop(step, x0, cache, noise, forced, mask, num_steps, temperature, top_k,
+                      top_p, eos_id, pad_id, stop_at_eos, context=None, start=0, banned=(),
+                      length=None):
+    """:func:`seqgen.decoding.decode_loop` for token models with teacher forcing.
+
+    ``step(x_t, cache, t, context_t) -> (logits_t, cache)``; ``forced`` /
+    ``mask`` ``[B, L]`` override the sampled token where ``mask`` is True
+    (see :func:`forced_tokens`).  With ``stop_at_eos`` the loop ends once
+    every row has produced EOS or a forced PAD.  ``banned`` ids are never
+    sampled (see :func:`ban_tokens`).
+    """
+    ctx = (forced, mask) if context is None else (forced, mask, context)
+
+    def step_fn(x_t, c, t, ctx_t):
+        logits, c = step(x_t, c, t, ctx_t[2] if len(ctx_t) > 2 else None)
+        return (logits, ctx_t[0], ctx_t[1]), c
+
+    def sample_fn(params, u):
+        logits, f, m = params
+        s = sample_logits(ban_tokens(logits, banned), u, temperature, top_k, top_p)
+        return ops.where(m, ops.cast(f, "int32"), s)
+
+    finished = None
+    if stop_at_eos:
+        def finished(s):
+            return ops.logical_or(ops.equal(s, eos_id), ops.equal(s, pad_id))
+    return decode_loop(step_fn, sample_fn, x0, cache, noise=noise, context=ctx, length=length,
+                       num_steps=num_steps, start=start, finished_fn=finished)
+
+
+def teacher_forced_logits(step, cache, x, vocab_size, context=None):
+    """Logits ``[B, T, V]`` of every position of ``x [B, T]`` computed by the
+    incremental ``step`` (cache path), for checking it against the full
+    forward.  ``context``: per-step tensors ``[B, T, ...]`` or None."""
+    x = ops.cast(ops.convert_to_tensor(x), "int32")
+    b, length = x.shape[0], x.shape[1]
+    buf = ops.zeros((b, length, vocab_size), "float32")
+
+    def body(i, state):
+        c, out = state
+        ctx_t = None if context is None else keras.tree.map_structure(
+            lambda a: time_slice(a, i), context)
+        logits, c = step(time_slice(x, i), c, i, ctx_t)
+        out = ops.slice_update(out, [0, i, 0], ops.expand_dims(ops.cast(logits, out.dtype), 1))
+        return c, out
+
+    return ops.fori_loop(0, length, body, (cache, buf))[1]
+
+
+# =================================================================== layers
+@keras.saving.register_keras_serializable(package="seqgen")
+class TransformerBlock(keras.layers.Layer):
+    """Pre-LN block: ``h += Drop(Attn(LN(h)))``; ``h += Drop(W2 gelu(W1 LN(h)))``."""
+
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.d_model = int(d_model)
+        self.num_heads = int(num_heads)
+        self.d_ff = int(d_ff)
+        self.dropout_rate = float(dropout)
+        self.ln1 = keras.layers.LayerNormalization(epsilon=1e-5, name="ln1")
+        self.attn = CausalSelfAttention(self.num_heads, dropout=self.dropout_rate, name="attn")
+        self.ln2 = keras.layers.LayerNormalization(epsilon=1e-5, name="ln2")
+        self.ff1 = keras.layers.Dense(self.d_ff, activation="gelu", name="ff1")
+        self.ff2 = keras.layers.Dense(self.d_model, name="ff2")
+        self.drop = keras.layers.Dropout(self.dropout_rate)
+
+    def build(self, input_shape=None):
+        shape = (None, None, self.d_model)
+        self.ln1.build(shape)
+        self.attn.build(shape)
+        self.ln2.build(shape)
+        self.ff1.build(shape)
+        self.ff2.build((None, None, self.d_ff))
+        self.built = True
+
+    def call(self, h, training=False):
+        h = h + self.drop(self.attn(self.ln1(h), training=training), training=training)
+        return h + self.drop(self.ff2(self.ff1(self.ln2(h))), training=training)
+
+    def step(self, h_t, cache, t):
+        """``h_t [B, d]`` at position ``t`` -> ``(h_t, (keys, values))``."""
+        a, cache = self.attn.step(self.ln1(h_t), cache, t)
+        h_t = h_t + a
+        return h_t + self.ff2(self.ff1(self.ln2(h_t))), cache
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(d_model=self.d_model, num_heads=self.num_heads, d_ff=self.d_ff,
+                      dropout=self.dropout_rate)
+        return config
+
+
+# ==================================================================== model
+@keras.saving.register_keras_serializable(package="seqgen")
+class TransformerDecoder(keras.Model):
+    """Decoder-only Transformer LM (byte vocabulary by default).
+
+    Args:
+        vocab_size: ``V`` (259 = bytes + PAD/BOS/EOS, see :mod:`seqgen.text`).
+        num_layers, d_model, num_heads: size; ``d_model % num_heads == 0``.
+        d_ff: feed-forward width (default ``4 * d_model``).
+        max_length: longest sequence (positions ``0 .. max_length-1``).
+        dropout: residual and attention-weight dropout (training only).
+        positions: ``"learned"`` (table) or ``"sinusoidal"``.
+        tie_embeddings: output projection = transposed token embedding
+            (plus an output bias); False = separate ``Dense(V)``.
+        pad_id, bos_id, eos_id: special ids.
+    """
+
+    def __init__(self, vocab_size=BYTE_VOCAB_SIZE, num_layers=6, d_model=384, num_heads=6,
+                 d_ff=None, max_length=1024, dropout=0.1, positions="learned",
+                 tie_embeddings=True, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, **kwargs):
+        super().__init__(**kwargs)
+        if positions not in ("learned", "sinusoidal"):
+            raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {positions!r}")
+        if int(d_model) % int(num_heads):
+            raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+        if positions == "sinusoidal" and int(d_model) % 2:
+            raise ValueError("sinusoidal positions need an even d_model")
+        self.vocab_size = int(vocab_size)
+        self.num_layers = int(num_layers)
+        self.d_model = int(d_model)
+        self.num_heads = int(num_heads)
+        self.d_ff = 4 * self.d_model if d_ff is None else int(d_ff)
+        self.max_length = int(max_length)
+        self.dropout_rate = float(dropout)
+        self.positions = positions
+        self.tie_embeddings = bool(tie_embeddings)
+        self.pad_id, self.bos_id, self.eos_id = int(pad_id), int(bos_id), int(eos_id)
+
+        init = keras.initializers.RandomNormal(stddev=self.d_model ** -0.5)
+        self.token_embedding = keras.layers.Embedding(self.vocab_size, self.d_model,
+                                                      embeddings_initializer=init,
+                                                      name="token_embedding")
+        self.position_embedding = (
+            keras.layers.Embedding(self.max_length, self.d_model, name="position_embedding",
+                                   embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02))
+            if positions == "learned" else None)
+        self.embed_dropout = keras.layers.Dropout(self.dropout_rate)
+        self.blocks = [TransformerBlock(self.d_model, self.num_heads, self.d_ff, self.dropout_rate,
+                                        name=f"block_{i}") for i in range(self.num_layers)]
+        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
+        self.output_projection = (None if self.tie_embeddings
+                                  else keras.layers.Dense(self.vocab_size, use_bias=False,
+                                                          name="output_projection"))
+        self._decode_fns = {}
+        self.build()
+
+    def build(self, input_shape=None):
+        self.token_embedding.build((None, None))
+        if self.position_embedding is not None:
+            self.position_embedding.build((None,))
+        for block in self.blocks:
+            block.build()
+        self.final_norm.build((None, None, self.d_model))
+        if self.output_projection is not None:
+            self.output_projection.build((None, None, self.d_model))
+        self.output_bias = self.add_weight(name="output_bias", shape=(self.vocab_size,),
+                                           initializer="zeros")
+        self.built = True
+
+    # --------------------------------------------------------------- forward
+    def _position(self, pos):
+        """Position vectors for int positions ``pos [...]`` -> ``[..., d]``."""
+        if self.position_embedding is not None:
+            return self.position_embedding(pos)
+        half = self.d_model // 2
+        freqs = ops.exp(ops.arange(half, dtype="float32") * (-math.log(10000.0) / half))
+        angles = ops.expand_dims(ops.cast(pos, "float32"), -1) * freqs
+        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+
+    def _logits(self, h):
+        h = self.final_norm(h)
+        if self.output_projection is None:
+            logits = ops.matmul(h, ops.transpose(self.token_embedding.embeddings))
+        else:
+            logits = self.output_projection(h)
+        return logits + self.output_bias
+
+    def call(self, inputs, training=False):
+        """``{"x": [B, T] ids}`` (or the ids) -> logits ``[B, T, V]``."""
+        x = inputs["x"] if isinstance(inputs, dict) else inputs
+        x = ops.cast(x, "int32")
+        length = x.shape[1]
+        if length is not None and length > self.max_length:
+            raise ValueError(f"sequence length {length} exceeds max_length={self.max_length}")
+        pos = ops.arange(ops.shape(x)[1], dtype="int32")
+        h = self.token_embedding(x) + ops.expand_dims(self._position(pos), 0)
+        h = self.embed_dropout(h, training=training)
+        for block in self.blocks:
+            h = block(h, training=training)
+        return self._logits(h)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Mean cross-entropy (nats per token) ignoring PAD targets;
+        ``sample_weight [B]`` or ``[B, T]`` weights the mean.  Regularization
+        losses are added; a loss given to ``compile`` is ignored."""
+        return masked_token_loss(y, y_pred, sample_weight, self.pad_id, self.losses)
+
+    # ------------------------------------------------------- incremental step
+    def initial_cache(self, batch_size, length=None):
+        """One zero ``(keys, values)`` pair ``[B, length, H, D]`` per layer
+        (``length`` defaults to ``max_length``)."""
+        length = self.max_length if length is None else int(length)
+        if length > self.max_length:
+            raise ValueError(f"cache length {length} exceeds max_length={self.max_length}")
+        return tuple(b.attn.initial_cache(batch_size, length) for b in self.blocks)
+
+    def decode_step(self, x_t, cache, t, context_t=None):
+        """The ``seqgen.decoding`` step: token ``x_t [B]`` at position ``t``
+        -> ``(logits_t [B, V], cache)``."""
+        t = ops.cast(t, "int32")
+        h = self.token_embedding(ops.cast(x_t, "int32")) + ops.expand_dims(self._position(t), 0)
+        new_cache = []
+        for block, c in zip(self.blocks, cache):
+            h, c = block.step(h, c, t)
+            new_cache.append(c)
+        return self._logits(h), tuple(new_cache)
+
+    def cached_logits(self, x):
+        """Logits ``[B, T, V]`` of ``x [B, T]`` computed token by token through
+        the key/value cache (compiled); equals ``self(x)`` up to rounding."""
+        x = np.asarray(x, np.int32)
+        b, length = x.shape
+
+        def fn(x_in):
+            return teacher_forced_logits(self.decode_step, self.initial_cache(b, length),
+                                         x_in, self.vocab_size)
+
+        return ops.convert_to_numpy(self._get_compiled(("logits", b, length), fn)(x))
+
+    # ------------------------------------------------------------ generation
+    def _get_compiled(self, key, fn):
+        fns = self._decode_fns
+        if key not in fns:
+            fns[key] = compile_fn(fn, variables=self.weights)
+        return fns[key]
+
+    def generate(self, prompt_ids=None, max_new_tokens=64, temperature=1.0, top_k=0, top_p=1.0,
+                 seed=0, method="cached", stop_at_eos=True, batch_size=1):
+        """Sample continuations; returns int32 ``[B, max_new_tokens]``.
+
+        Args:
+            prompt_ids: None, one sequence, a list of sequences (lengths may
+                differ) or a ``[B, P]`` array padded with PAD; a leading BOS
+                is optional (decoding always starts from BOS).
+            max_new_tokens: tokens generated after each prompt; prompt length
+                plus ``max_new_tokens`` must not exceed ``max_length``.
+            temperature: 0 = greedy (PAD and BOS are never generated).  top_k: keep the k most likely (0 = off).
+            top_p: nucleus mass (1 = off).  seed: seed of the uniforms.
+            method: ``"cached"`` (key/value cache) or ``"naive"`` (reference).
+            stop_at_eos: end a row at its first EOS (kept; PAD after it) and
+                stop once every row has ended.
+            batch_size: rows when ``prompt_ids`` is None or one sequence.
+        """
+        if method not in ("cached", "naive"):
+            raise ValueError(f"method must be 'cached' or 'naive', got {method!r}")
+        prompts = prepare_prompts(prompt_ids, batch_size, self.bos_id, self.eos_id, self.pad_id)
+        n_new = int(max_new_tokens)
+        if n_new < 1:
+            raise ValueError("max_new_tokens must be >= 1")
+        b = len(prompts)
+        starts = np.array([len(p) for p in prompts], np.int32)
+        n = int(starts.max()) + n_new
+        if n > self.max_length:
+            raise ValueError(f"prompt + max_new_tokens = {n} exceeds max_length={self.max_length}")
+        length = min(bucket_length(n), self.max_length)
+        forced, mask = forced_tokens(prompts, n_new, length, self.pad_id)
+        noise = pad_time(uniforms(b, n, seed), length, 0.5)
+        use_top_p = float(top_p) < 1.0
+        top_k = int(top_k)
+        if method == "cached":
+            def fn(x0, forced_in, mask_in, noise_in, steps, temp, tp):
+                return token_decode_loop(
+                    self.decode_step, x0, self.initial_cache(b, length), noise_in, forced_in,
+                    mask_in, steps, temp, top_k, tp if use_top_p else 1.0, self.eos_id,
+                    self.pad_id, stop_at_eos, banned=(self.pad_id, self.bos_id))[0]
+
+            run = self._get_compiled(("cached", b, length, top_k, use_top_p, bool(stop_at_eos)), fn)
+            samples = ops.convert_to_numpy(run(
+                np.full((b,), self.bos_id, np.int32), forced, mask, noise, np.int32(n),
+                np.float32(temperature), np.float32(top_p)))
+        else:
+            samples = self._generate_naive(b, n, forced, mask, noise, temperature, top_k,
+                                           float(top_p), use_top_p, stop_at_eos)
+        return finalize_tokens(samples, starts, n_new, self.eos_id, self.pad_id, stop_at_eos)
+
+    def generate_beam(self, prompt_ids=None, max_new_tokens=64, beam_size=4, length_penalty=0.6,
+                      batch_size=1, return_scores=False):
+        """Beam search continuation (:func:`seqgen.beam_search.beam_search`).
+
+        The prompts (all of the same length here) are first consumed by the
+        cached loop (teacher forcing), then the search runs from that cache.
+        Returns int32 ``[B, max_new_tokens]`` (EOS included, PAD after it)
+        and, with ``return_scores``, the normalised log-probabilities ``[B]``.
+        """
+        prompts = prepare_prompts(prompt_ids, batch_size, self.bos_id, self.eos_id, self.pad_id)
+        b = len(prompts)
+        p_len = len(prompts[0])
+        if any(len(p) != p_len for p in prompts):
+            raise ValueError("generate_beam needs prompts of equal length")
+        n_new = int(max_new_tokens)
+        n = p_len + n_new
+        if n > self.max_length:
+            raise ValueError(f"prompt + max_new_tokens = {n} exceeds max_length={self.max_length}")
+        length = min(bucket_length(n), self.max_length)
+        k, alpha = int(beam_size), float(length_penalty)
+        prompt = np.stack(prompts).astype(np.int32).reshape(b, p_len)
+
+        def fn(prompt_in):
+            cache = self.initial_cache(b, length)
+            x = ops.full((b,), self.bos_id, "int32")
+            if p_len:
+                mask = ops.ones((b, p_len), "bool")
+                # forced everywhere: temperature 0 needs no uniforms
+                _, x, cache, _ = token_decode_loop(self.decode_step, x, cache, None, prompt_in,
+                                                   mask, p_len, 0.0, 0, 1.0, self.eos_id,
+                                                   self.pad_id, False, length=p_len)
+            return beam_search(self.decode_step, cache, x, beam_size=k, length=n_new,
+                               eos_id=self.eos_id, length_penalty=alpha, pad_id=self.pad_id,
+                               start=p_len, cache_batch_axis=0, banned=(self.pad_id, self.bos_id))
+
+        run = self._get_compiled(("beam", b, p_len, n_new, length, k, alpha), fn)
+        seqs, scores = run(prompt)
+        seqs = finalize_tokens(ops.convert_to_numpy(seqs), np.zeros((b,), np.int32), n_new,
+                               self.eos_id, self.pad_id, True)
+        return (seqs, ops.convert_to_numpy(scores)) if return_scores else seqs
+
+    def _generate_naive(self, b, n, forced, mask, noise, temperature, top_k, top_p, use_top_p,
+                        stop_at_eos):
+        tokens = np.full((b, forced.shape[1] + 1), self.pad_id, np.int32)
+        tokens[:, 0] = self.bos_id
+        samples = np.zeros((b, forced.shape[1]), np.int32)
+        done = np.zeros((b,), bool)
+        temp, tp = np.float32(temperature), np.float32(top_p)
+        for t in range(n):
+            size = min(bucket_length(t + 1), self.max_length)
+
+            def fn(x_win, pos, u, temp_in, tp_in):
+                logits = self(x_win, training=False)
+                # ops.take, not a slice: a position given as an argument would be
+                # compiled in as a constant under TF/XLA
+                l_t = ops.squeeze(ops.take(logits, ops.reshape(pos, (1,)), axis=1), 1)
+                l_t = ban_tokens(l_t, (self.pad_id, self.bos_id))
+                return sample_logits(l_t, u, temp_in, top_k, tp_in if use_top_p else 1.0)
+
+            run = self._get_compiled(("naive", b, size, top_k, use_top_p), fn)
+            s = ops.convert_to_numpy(run(tokens[:, :size], np.int32(t), noise[:, t], temp, tp))
+            s = np.where(mask[:, t], forced[:, t], s).astype(np.int32)
+            samples[:, t] = s
+            tokens[:, t + 1] = s
+            if stop_at_eos:
+                done |= (s == self.eos_id) | (s == self.pad_id)
+                if done.all():
+                    break
+        return samples
+
+    # ---------------------------------------------------------------- config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size, num_layers=self.num_layers, d_model=self.d_model,
+            num_heads=self.num_heads, d_ff=self.d_ff, max_length=self.max_length,
+            dropout=self.dropout_rate, positions=self.positions,
+            tie_embeddings=self.tie_embeddings, pad_id=self.pad_id, bos_id=self.bos_id,
+            eos_id=self.eos_id)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,460 @@
+"""WaveNet (van den Oord et al., 2016) with fast cached generation.
+
+Architecture::
+
+    x [B, T]  (previous sample at each position: int classes or floats)
+      -> input embedding [B, T, R]        categorical: class embedding (== one-hot 1x1 conv)
+                                          continuous:  1x1 conv from the scalar sample
+      -> num_stacks x layers_per_stack ResidualBlocks, dilations 1, 2, ..., 2**(L-1)
+         per stack; local conditioning (upsampled mel) and global conditioning
+         (speaker embedding) are projected per layer and added inside the gate
+      -> sum of skips -> relu -> 1x1 (skip->skip) -> relu -> 1x1 -> params [B, T, P]
+
+Position ``i`` predicts target sample ``i``; ``x[i]`` is sample ``i-1`` and
+``x[0] = distribution.from_waveform(0.0)``.  The receptive field is
+``1 + (kernel_size-1) * num_stacks * (2**layers_per_stack - 1)`` samples.
+
+Generation (:meth:`WaveNet.generate`):
+
+* ``method="naive"``: reference.  For every sample the whole network is run
+  (one jit-compiled forward) over the last ``receptive_field`` inputs.
+* ``method="cached"``: one rotating queue per layer (``seqgen.decoding``
+  protocol, see :mod:`seqgen.layers.causal_conv`), O(layers) work per
+  sample, each chunk of ``chunk_size`` samples generated inside ONE compiled
+  ``keras.ops.while_loop``.  The conditioning of all layers is computed per
+  chunk with one fused matmul (so memory does not grow with the length of
+  the audio); the chunk's mel frames carry the upsampler's frame context so
+  chunked conditioning equals the full one.  Caches are carried across chunks.
+
+Both methods draw the noise for all steps up front with
+``distribution.draw_noise((B, N), seed)`` and therefore produce the same
+samples for the same seed.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from seqgen.decoding import compile_fn, decode_loop
+from seqgen.distributions import get_distribution
+from seqgen.layers.residual_block import ResidualBlock
+from seqgen.layers.upsampler import Upsampler, default_upsample_scales
+
+__all__ = ["WaveNet"]
+
+_DEFAULT_DISTRIBUTION = {"type": "categorical", "num_classes": 256}
+
+
+@keras.saving.register_keras_serializable(package="seqgen")
+class WaveNet(keras.Model):
+    """WaveNet vocoder / unconditional audio model.
+
+    Args:
+        num_stacks: repetitions of the dilation pattern.
+        layers_per_stack: layers per stack (dilations ``1 .. 2**(n-1)``).
+        kernel_size: taps of the dilated causal convolutions (>= 2).
+        residual_channels, gate_channels, skip_channels: widths
+            (``gate_channels`` is split into tanh / sigmoid halves).
+        distribution: config dict for :func:`seqgen.distributions.get_distribution`
+            (or a distribution object).
+        cond_channels: mel bands of the local conditioning (0 = none).
+        hop_length: samples per mel frame.
+        upsample_scales: factors of ``hop_length`` for the upsampler
+            (default: :func:`seqgen.layers.default_upsample_scales`).
+        num_speakers: size of the speaker table (0 = no global conditioning).
+        speaker_dim: speaker embedding size.
+        dropout: dropout on the gated activations during training.
+    """
+
+    def __init__(self, num_stacks=2, layers_per_stack=10, kernel_size=2, residual_channels=64,
+                 gate_channels=128, skip_channels=128, distribution=None, cond_channels=0,
+                 hop_length=256, upsample_scales=None, num_speakers=0, speaker_dim=16,
+                 dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if int(kernel_size) < 2:
+            raise ValueError(f"kernel_size must be >= 2, got {kernel_size}")
+        if int(num_stacks) < 1 or int(layers_per_stack) < 1:
+            raise ValueError("num_stacks and layers_per_stack must be >= 1")
+        self.num_stacks = int(num_stacks)
+        self.layers_per_stack = int(layers_per_stack)
+        self.kernel_size = int(kernel_size)
+        self.residual_channels = int(residual_channels)
+        self.gate_channels = int(gate_channels)
+        self.skip_channels = int(skip_channels)
+        self.distribution = get_distribution(
+            _DEFAULT_DISTRIBUTION if distribution is None else distribution)
+        self.cond_channels = int(cond_channels)
+        self.hop_length = int(hop_length)
+        if self.cond_channels:
+            self.upsample_scales = (default_upsample_scales(self.hop_length)
+                                    if upsample_scales is None else [int(s) for s in upsample_scales])
+        else:
+            self.upsample_scales = None if upsample_scales is None else [int(s) for s in upsample_scales]
+        self.num_speakers = int(num_speakers)
+        self.speaker_dim = int(speaker_dim)
+        self.dropout_rate = float(dropout)
+
+        dist = self.distribution
+        if dist.input_is_discrete:
+            self.input_embedding = keras.layers.Embedding(
+                dist.num_classes, self.residual_channels, name="input_embedding")
+        else:
+            self.input_embedding = keras.layers.Dense(self.residual_channels, name="input_projection")
+        self.upsampler = (Upsampler(self.hop_length, self.cond_channels, self.upsample_scales,
+                                    name="upsampler") if self.cond_channels else None)
+        self.speaker_embedding = (keras.layers.Embedding(self.num_speakers, self.speaker_dim,
+                                                         name="speaker_embedding")
+                                  if self.num_speakers else None)
+        self.blocks = [
+            ResidualBlock(self.residual_channels, self.gate_channels, self.skip_channels,
+                          self.kernel_size, 2 ** i, cond_channels=self.cond_channels,
+                          global_channels=self.speaker_dim if self.num_speakers else 0,
+                          dropout=self.dropout_rate, name=f"block_{s}_{i}",
+                          residual_output=not (s == self.num_stacks - 1 and i == self.layers_per_stack - 1))
+            for s in range(self.num_stacks) for i in range(self.layers_per_stack)
+        ]
+        self.head_hidden = keras.layers.Dense(self.skip_channels, name="head_hidden")
+        self.head_out = keras.layers.Dense(dist.param_size, name="head_out")
+        self._decode_fns = {}
+        self.build()
+
+    # ----------------------------------------------------------------- build
+    def build(self, input_shape=None):
+        if self.distribution.input_is_discrete:
+            self.input_embedding.build((None, None))
+        else:
+            self.input_embedding.build((None, None, 1))
+        if self.upsampler is not None:
+            self.upsampler.build((None, None, self.cond_channels))
+        if self.speaker_embedding is not None:
+            self.speaker_embedding.build((None,))
+        for block in self.blocks:
+            block.build()
+        self.head_hidden.build((None, None, self.skip_channels))
+        self.head_out.build((None, None, self.skip_channels))
+        self.built = True
+
+    # ------------------------------------------------------------ properties
+    @property
+    def dilations(self):
+        return [b.dilation_rate for b in self.blocks]
+
+    @property
+    def receptive_field(self):
+        """Samples seen by one output: ``1 + (k-1) * sum(dilations)``."""
+        return 1 + (self.kernel_size - 1) * sum(self.dilations)
+
+    @property
+    def num_layers(self):
+        return len(self.blocks)
+
+    def summary_text(self, sample_rate=None):
+        """A few lines describing the model (layers, receptive field, params)."""
+        rf = self.receptive_field
+        rf_txt = f"{rf} samples"
+        if sample_rate:
+            rf_txt += f" ({1000.0 * rf / sample_rate:.1f} ms at {sample_rate} Hz)"
+        lines = [
+            f"WaveNet: {self.num_stacks} stacks x {self.layers_per_stack} layers, kernel {self.kernel_size}, "
+            f"residual {self.residual_channels}, gate {self.gate_channels}, skip {self.skip_channels}",
+            f"  distribution: {self.distribution!r} (param_size {self.distribution.param_size})",
+            f"  receptive field: {rf_txt}",
+        ]
+        if self.cond_channels:
+            lines.append(f"  local conditioning: {self.cond_channels} mel bands, hop {self.hop_length}, "
+                         f"upsample scales {self.upsample_scales}")
+        if self.num_speakers:
+            lines.append(f"  global conditioning: {self.num_speakers} speakers x {self.speaker_dim}")
+        lines.append(f"  parameters: {self.count_params():,}")
+        return "\n".join(lines)
+
+    # --------------------------------------------------------------- forward
+    def _embed(self, x):
+        if self.distribution.input_is_discrete:
+            return self.input_embedding(ops.cast(x, "int32"))
+        return self.input_embedding(ops.expand_dims(ops.cast(x, "float32"), -1))
+
+    def _head(self, skip):
+        return self.head_out(ops.relu(self.head_hidden(ops.relu(skip))))
+
+    def _forward(self, x, cond=None, speaker_vec=None, training=False):
+        """Full-sequence network from upsampled conditioning ``cond [B, T, C]``."""
+        h = self._embed(x)
+        skip = None
+        for block in self.blocks:
+            h, s = block(h, cond=cond, global_cond=speaker_vec, training=training)
+            skip = s if skip is None else skip + s
+        return self._head(skip)
+
+    def _unpack(self, inputs):
+        if isinstance(inputs, dict):
+            x, mel, spk = inputs["x"], inputs.get("mel"), inputs.get("speaker")
+        else:
+            x, mel, spk = inputs, None, None
+        if self.cond_channels and mel is None:
+            raise ValueError("this WaveNet is conditioned on mel: inputs need a 'mel' entry")
+        if self.num_speakers and spk is None:
+            raise ValueError("this WaveNet has speakers: inputs need a 'speaker' entry")
+        return x, mel, spk
+
+    def call(self, inputs, training=False):
+        """``{"x": [B, T], "mel": [B, T/hop, C], "speaker": [B]}`` -> params ``[B, T, P]``."""
+        x, mel, spk = self._unpack(inputs)
+        cond = self.upsampler(mel) if self.cond_channels else None
+        g = self.speaker_embedding(ops.cast(spk, "int32")) if self.num_speakers else None
+        return self._forward(x, cond, g, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Mean negative log-likelihood (nats per sample) of ``y`` under the
+        distribution; ``sample_weight [B]`` or ``[B, T]`` weights a mean.
+        Regularization losses are added.  A loss given to ``compile`` is ignored."""
+        nll = self.distribution.nll(y_pred, y)
+        if sample_weight is None:
+            loss = ops.mean(nll)
+        else:
+            w = ops.cast(sample_weight, nll.dtype)
+            if len(w.shape) == 1:
+                w = ops.expand_dims(w, -1)
+            w = ops.broadcast_to(w, ops.shape(nll))
+            loss = ops.sum(nll * w) / ops.maximum(ops.sum(w), 1e-12)
+        for extra in self.losses:
+            loss = loss + ops.cast(ops.sum(extra), loss.dtype)
+        return loss
+
+    # ------------------------------------------------------------ generation
+    def initial_cache(self, batch_size):
+        """Decoding cache: one zero queue ``[(k-1)*d + 1, B, R]`` per layer."""
+        return tuple(b.initial_cache(batch_size) for b in self.blocks)
+
+    def step_weights(self):
+        """Per-layer fused weights for :meth:`decode_step` (hoisted out of the loop)."""
+        return [b.step_weights() for b in self.blocks]
+
+    def decode_step(self, x_t, cache, t, gate_bias_t=None, weights=None):
+        """The ``seqgen.decoding`` step: ``x_t [B]`` at absolute time ``t``.
+
+        ``gate_bias_t [B, num_layers*gate_channels]``: per-layer conditioning
+        already projected (see :meth:`gate_bias`), or None.  ``weights``:
+        :meth:`step_weights` or None.  Returns ``(params_t [B, P], cache)``.
+        """
+        if weights is None:
+            weights = self.step_weights()
+        h = self._embed(x_t)
+        g = self.gate_channels
+        skip, new_cache = None, []
+        for i, block in enumerate(self.blocks):
+            gb = None if gate_bias_t is None else gate_bias_t[:, i * g:(i + 1) * g]
+            h, s, q = block.step(h, cache[i], t, gb, weights=weights[i])
+            new_cache.append(q)
+            skip = s if skip is None else skip + s
+        return self._head(skip), tuple(new_cache)
+
+    def gate_bias(self, cond=None, speaker=None):
+        """All layers' conditioning projections with ONE matmul.
+
+        ``cond [B, n, C]`` (upsampled) -> ``[B, n, L*G]``; speaker only ->
+        ``[B, L*G]``; neither -> None.
+        """
+        out = None
+        if self.cond_channels and cond is not None:
+            w = ops.concatenate([b.cond_proj.kernel for b in self.blocks], axis=1)
+            out = ops.matmul(cond, w)
+        if self.num_speakers and speaker is not None:
+            g = self.speaker_embedding(ops.cast(speaker, "int32"))
+            w = ops.concatenate([b.global_proj.kernel for b in self.blocks], axis=1)
+            gs = ops.matmul(g, w)
+            out = gs if out is None else out + ops.expand_dims(gs, 1)
+        return out
+
+    def _chunk_fn(self, x0, cache, start, num_steps, noise, mel_frames, speaker, temperature):
+        cond = self.upsampler.upsample_padded(mel_frames) if self.cond_channels else None
+        bias = self.gate_bias(cond, speaker)
+        per_step = bias if self.cond_channels else None
+        const = None if self.cond_channels else bias
+        dist = self.distribution
+        weights = self.step_weights()
+
+        def step(x_t, c, t, ctx):
+            return self.decode_step(x_t, c, t, ctx if per_step is not None else const, weights)
+
+        def sample(params, nz):
+            return dist.sample(params, nz, temperature)
+
+        return decode_loop(step, sample, x0, cache, noise=noise, context=per_step,
+                           num_steps=num_steps, start=start)
+
+    def _get_compiled(self, key, fn):
+        fns = self._decode_fns
+        if key not in fns:
+            fns[key] = compile_fn(fn, variables=self.weights)
+        return fns[key]
+
+    def _prepare(self, num_samples, mel, speaker, batch_size):
+        b = int(batch_size)
+        if self.cond_channels:
+            if mel is None:
+                raise ValueError("this WaveNet is conditioned on mel: pass mel=[frames, bands]")
+            mel = np.asarray(mel, np.float32)
+            if mel.ndim == 2:
+                mel = np.broadcast_to(mel[None], (b,) + mel.shape).copy()
+            if mel.ndim != 3 or mel.shape[-1] != self.cond_channels:
+                raise ValueError(f"mel must be [frames, {self.cond_channels}] or "
+                                 f"[batch, frames, {self.cond_channels}], got {mel.shape}")
+            if b not in (1, mel.shape[0]):
+                raise ValueError(f"batch_size={b} does not match mel batch {mel.shape[0]}")
+            b = mel.shape[0]
+            full = mel.shape[1] * self.hop_length
+            n = full if num_samples is None else int(num_samples)
+            if not 0 < n <= full:
+                raise ValueError(f"num_samples must be in [1, {full}] (frames*hop_length), got {n}")
+        else:
+            if mel is not None:
+                raise ValueError("this WaveNet has no local conditioning (cond_channels=0): mel must be None")
+            if num_samples is None or int(num_samples) < 1:
+                raise ValueError("num_samples (>= 1) is required without mel")
+            n = int(num_samples)
+        if self.num_speakers:
+            if speaker is None:
+                raise ValueError("this WaveNet has speakers: pass speaker=<int> or [batch] ints")
+            spk = np.asarray(speaker, np.int32).reshape(-1)
+            if spk.size == 1:
+                spk = np.full((b,), int(spk[0]), np.int32)
+            if spk.shape != (b,):
+                raise ValueError(f"speaker must be an int or [{b}] ints, got shape {spk.shape}")
+            if spk.min() < 0 or spk.max() >= self.num_speakers:
+                raise ValueError(f"speaker ids must be in [0, {self.num_speakers})")
+        else:
+            if speaker is not None:
+                raise ValueError("this WaveNet has no speakers (num_speakers=0): speaker must be None")
+            spk = None
+        return b, n, mel, spk
+
+    def generate(self, num_samples=None, mel=None, speaker=None, batch_size=1, method="cached",
+                 temperature=1.0, seed=0, chunk_size=4096, progress=None):
+        """Sample a waveform ``[B, N]`` float32 in [-1, 1].
+
+        Same arguments as :meth:`generate_samples`, whose output is
+        converted with ``distribution.to_waveform``.
+        """
+        samples = self.generate_samples(num_samples, mel, speaker, batch_size, method,
+                                        temperature, seed, chunk_size, progress)
+        return np.asarray(ops.convert_to_numpy(self.distribution.to_waveform(samples)), np.float32)
+
+    def generate_samples(self, num_samples=None, mel=None, speaker=None, batch_size=1,
+                         method="cached", temperature=1.0, seed=0, chunk_size=4096, progress=None):
+        """Sample ``[B, N]`` raw samples (int32 classes for a categorical
+        distribution, float32 otherwise).
+
+        Args:
+            num_samples: length ``N`` (required without mel; with mel the
+                default is ``frames * hop_length``, a smaller value keeps a prefix).
+            mel: ``[frames, bands]`` (repeated over ``batch_size``) or
+                ``[B, frames, bands]``.
+            speaker: int or ``[B]`` ints.
+            batch_size: rows to generate (taken from a 3-D mel).
+            method: ``"cached"`` (fast) or ``"naive"`` (reference).
+            temperature: sampling temperature (0 = most probable class).
+            seed: int seed of ``distribution.draw_noise((B, N), seed)``.
+            chunk_size: samples per compiled loop call (rounded down to a
+                multiple of ``hop_length`` when conditioned).  One function is
+                compiled per (batch, chunk) shape and kept on the model.  With
+                mel, each chunk precomputes ``[B, chunk, layers*gate_channels]``
+                float32 of conditioning (42 MB per batch row for 4096 samples
+                and 20 layers x 128): lower it for large batches.
+            progress: ``callable(done, total)`` called after each chunk
+                (each 256 samples for ``naive``).
+        """
+        if method not in ("cached", "naive"):
+            raise ValueError(f"method must be 'cached' or 'naive', got {method!r}")
+        b, n, mel, spk = self._prepare(num_samples, mel, speaker, batch_size)
+        dist = self.distribution
+        noise = ops.convert_to_numpy(dist.draw_noise((b, n), seed))
+        x0 = ops.convert_to_numpy(dist.from_waveform(np.zeros((b,), np.float32)))
+        if method == "cached":
+            samples = self._generate_cached(b, n, mel, spk, noise, x0, temperature, chunk_size, progress)
+        else:
+            samples = self._generate_naive(b, n, mel, spk, noise, x0, temperature, progress)
+        return samples
+
+    def _generate_cached(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress):
+        hop = self.hop_length if self.cond_channels else 1
+        chunk = max(hop, (int(chunk_size) // hop) * hop)
+        if n < chunk:
+            # no bigger than needed, but in power-of-two buckets (times hop)
+            # so that nearby lengths share one compiled function
+            small = hop
+            while small < n:
+                small *= 2
+            chunk = min(chunk, small)
+        key = ("cached", b, chunk)
+        fn = self._get_compiled(key, self._chunk_fn)
+        cache = self.initial_cache(b)
+        x = x0
+        out = np.zeros((b, n), x0.dtype)
+        temp = np.float32(temperature)
+        spk_arr = None if spk is None else np.asarray(spk, np.int32)
+        for start in range(0, n, chunk):
+            steps = min(chunk, n - start)
+            nz = noise[:, start:start + chunk]
+            if nz.shape[1] < chunk:
+                nz = np.concatenate([nz, np.full((b, chunk - nz.shape[1]) + nz.shape[2:], 0.5,
+                                                 nz.dtype)], axis=1)
+            frames = (self.upsampler.frames_with_context(mel, start // hop, chunk // hop)
+                      if self.cond_channels else None)
+            buf, x, cache, _ = fn(x, cache, np.int32(start), np.int32(steps), nz, frames,
+                                  spk_arr, temp)
+            out[:, start:start + steps] = ops.convert_to_numpy(buf)[:, :steps]
+            if progress is not None:
+                progress(start + steps, n)
+        return out
+
+    def _naive_fn(self, x_win, cond_win, speaker, pos, noise_t, temperature):
+        g = self.speaker_embedding(speaker) if self.num_speakers else None
+        params = self._forward(x_win, cond_win, g, training=False)
+        # ops.take, not a slice: under TF/XLA a slice index given as an argument
+        # would be compiled in as a constant (one compilation per position).
+        p_t = ops.squeeze(ops.take(params, ops.reshape(pos, (1,)), axis=1), 1)
+        return self.distribution.sample(p_t, noise_t, temperature)
+
+    def _generate_naive(self, b, n, mel, spk, noise, x0, temperature, progress):
+        w = self.receptive_field
+        length = max(n, w)
+        hist = np.empty((b, length), x0.dtype)
+        hist[:] = x0[:, None]
+        cond = None
+        if self.cond_channels:
+            cond = ops.convert_to_numpy(self.upsampler(mel))[:, :n]
+            if cond.shape[1] < length:
+                cond = np.concatenate(
+                    [cond, np.zeros((b, length - cond.shape[1], cond.shape[2]), cond.dtype)], axis=1)
+        fn = self._get_compiled(("naive", b), self._naive_fn)
+        temp = np.float32(temperature)
+        out = np.zeros((b, n), x0.dtype)
+        for t in range(n):
+            s = max(0, t - w + 1)
+            c_win = None if cond is None else cond[:, s:s + w]
+            y = ops.convert_to_numpy(fn(hist[:, s:s + w], c_win, spk, np.int32(t - s),
+                                        noise[:, t], temp))
+            out[:, t] = y
+            if t + 1 < length:
+                hist[:, t + 1] = y
+            if progress is not None and ((t + 1) % 256 == 0 or t + 1 == n):
+                progress(t + 1, n)
+        return out
+
+    # ---------------------------------------------------------------- config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_stacks=self.num_stacks, layers_per_stack=self.layers_per_stack,
+            kernel_size=self.kernel_size, residual_channels=self.residual_channels,
+            gate_channels=self.gate_channels, skip_channels=self.skip_channels,
+            distribution=self.distribution.to_dict(), cond_channels=self.cond_channels,
+            hop_length=self.hop_length, upsample_scales=self.upsample_scales,
+            num_speakers=self.num_speakers, speaker_dim=self.speaker_dim,
+            dropout=self.dropout_rate)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
