@@ -70,15 +70,19 @@ def loss_curves_png(metrics_jsonl, path) -> pathlib.Path | None:
     if not metrics_jsonl.is_file():
         return None
     train, valid = [], []
+    unit = None
     for line in metrics_jsonl.read_text().splitlines():
         try:
             r = json.loads(line)
         except ValueError:
             continue
-        if "bits_per_sample" in r:
-            train.append((r["step"], r["bits_per_sample"]))
-        if "valid_bits_per_sample" in r:
-            valid.append((r["step"], r["valid_bits_per_sample"]))
+        for u in ("sample", "byte", "token"):
+            if f"bits_per_{u}" in r:
+                train.append((r["step"], r[f"bits_per_{u}"]))
+                unit = unit or u
+            if f"valid_bits_per_{u}" in r:
+                valid.append((r["step"], r[f"valid_bits_per_{u}"]))
+                unit = unit or u
     if not train and not valid:
         return None
     plt = _plt()
@@ -90,7 +94,7 @@ def loss_curves_png(metrics_jsonl, path) -> pathlib.Path | None:
         s, v = zip(*sorted(valid))
         ax.plot(s, v, "o-", lw=1.5, label="validation")
     ax.set_xlabel("step")
-    ax.set_ylabel("NLL, bits per sample")
+    ax.set_ylabel(f"NLL, bits per {unit}")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -11,6 +11,12 @@ working folder ``W`` (default ``runs/NAME-PRESET``)::
     W/sample.wav      the resynthesis, W/sample.png its waveform + spectrogram
     W/metrics.json    seqgen evaluate's output on the valid split
 
+Text recipes (``kind: text``) write ``W/sample.txt`` (a generated
+continuation of ``sample.prompt``) and ``W/metrics.json`` (bits/byte on the
+valid split); translation recipes (``kind: pairs``) write ``W/sample.txt``
+(``source / reference / output`` for a few valid pairs) and
+``W/metrics.json`` (BLEU and chrF with their sacrebleu signatures).
+
 Re-running a recipe picks up where it stopped.  The recipes folder is found
 at ``$SEQGEN_RECIPES`` or next to the installed ``seqgen`` package.
 """
@@ -102,6 +108,10 @@ def run_recipe(name, preset=None, data=None, workdir=None, max_minutes=None, max
     src = _resolve_input(spec, data)
     if kind == "vocoder":
         return _run_vocoder(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides)
+    if kind == "text":
+        return _run_text(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides)
+    if kind == "pairs":
+        return _run_pairs(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides)
     raise SeqgenError(f"recipe {name}: kind '{kind}' is not supported yet")
 
 
@@ -160,3 +170,93 @@ def _run_vocoder(spec, preset, cfg_path, work, src, max_minutes, max_steps, over
           f"(valid NLL {metrics['nll_bits_per_sample']:.3f} bits/sample at step {step})\n"
           f"  run          {run_dir}  (tensorboard --logdir {run_dir / 'tb'})", file=sys.stderr)
     return {"metrics": metrics, "sample": res, "train": summary}
+
+
+def _prepare_and_train(spec, prep_fn, cfg_path, work, src, max_minutes, max_steps, overrides, total):
+    from seqgen import training
+    from seqgen.runs import Run
+
+    data_dir, run_dir = work / "data", work / "run"
+    _stage(1, total, f"prepare {src} -> {data_dir}")
+    manifest_path = data_dir / "manifest.json"
+    if manifest_path.is_file() and json.loads(manifest_path.read_text()).get("source") == str(src):
+        print(f"reusing prepared data in {data_dir}", file=sys.stderr)
+    else:
+        prep_fn(src, data_dir, **dict(spec.get("prepare") or {}))
+    _stage(2, total, f"train {cfg_path} -> {run_dir}")
+    resume = Run(run_dir).exists() and bool(Run(run_dir).checkpoints())
+    summary = training.train(cfg_path, data_dir, run_dir, max_steps=max_steps, max_minutes=max_minutes,
+                             overrides=overrides, resume=resume)
+    return data_dir, run_dir, summary
+
+
+def _run_text(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides):
+    from data_prep import text
+    from seqgen import evaluation
+    from seqgen.runs import Run
+    from seqgen.text_cli import generate_stream, load_text_run
+
+    t0 = time.time()
+    data_dir, run_dir, summary = _prepare_and_train(
+        spec, lambda s, out, **kw: text.prepare_text([s], out, **kw), cfg_path, work, src, max_minutes, max_steps,
+        overrides, 4)
+
+    _stage(3, 4, "generate a sample")
+    sconf = spec.get("sample") or {}
+    model, step, _ = load_text_run(run_dir, kinds=("text",))
+    prompt = str(sconf.get("prompt", ""))
+    t1 = time.time()
+    gen = generate_stream(model, prompt, int(sconf.get("max_bytes", 256)),
+                          temperature=float(sconf.get("temperature", 1.0)), seed=int(sconf.get("seed", 0)))
+    gen_seconds = time.time() - t1
+    (work / "sample.txt").write_text(prompt + gen + "\n", encoding="utf-8")
+
+    _stage(4, 4, "evaluate on the valid split")
+    cfg = Run(run_dir).config()
+    metrics = evaluation.lm_nll(model, data_dir, "valid", cfg["data"]["window"], cfg["data"]["valid_batch_size"],
+                                progress=True)
+    metrics.update({"step": int(step), "split": "valid", "model_type": cfg["model"]["type"],
+                    "bytes_per_sec": len(gen.encode()) / max(gen_seconds, 1e-9),
+                    "minutes": (time.time() - t0) / 60})
+    (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"\nrecipe {spec['name']} ({preset}) done in {(time.time() - t0) / 60:.1f} min:\n"
+          f"  sample   {work / 'sample.txt'}\n"
+          f"  metrics  {work / 'metrics.json'}  "
+          f"(valid {metrics['bits_per_byte']:.3f} bits/byte at step {step})\n"
+          f"  run      {run_dir}  (seqgen generate --run {run_dir} --prompt TEXT)", file=sys.stderr)
+    return {"metrics": metrics, "sample": prompt + gen, "train": summary}
+
+
+def _run_pairs(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides):
+    from data_prep import text
+    from seqgen import data as D
+    from seqgen import evaluation
+    from seqgen.text_cli import load_text_run
+
+    t0 = time.time()
+    data_dir, run_dir, summary = _prepare_and_train(
+        spec, text.prepare_pairs, cfg_path, work, src, max_minutes, max_steps, overrides, 4)
+
+    _stage(3, 4, "translate a few valid sources")
+    sconf = spec.get("sample") or {}
+    beam = int(sconf.get("beam", 0)) or None
+    model, step, _ = load_text_run(run_dir, kinds=("pairs",))
+    pairs = D.read_pairs(data_dir, "valid")[: int(sconf.get("num_examples", 5))]
+    hyps = evaluation.translate_texts(model, [s for s, _ in pairs], beam_size=beam)
+    lines = []
+    for (s, t), h in zip(pairs, hyps):
+        lines += [f"source     {s}", f"reference  {t}", f"output     {h}", ""]
+    (work / "sample.txt").write_text("\n".join(lines), encoding="utf-8")
+
+    _stage(4, 4, "evaluate (BLEU, chrF) on the valid split")
+    metrics = evaluation.translation_scores(model, data_dir, "valid", beam_size=beam,
+                                            max_pairs=int(sconf.get("max_pairs", 0)))
+    metrics.pop("hypotheses", None)
+    metrics.update({"step": int(step), "split": "valid", "minutes": (time.time() - t0) / 60})
+    (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"\nrecipe {spec['name']} ({preset}) done in {(time.time() - t0) / 60:.1f} min:\n"
+          f"  examples {work / 'sample.txt'}\n"
+          f"  metrics  {work / 'metrics.json'}  "
+          f"(BLEU {metrics['bleu']:.1f}, chrF {metrics['chrf']:.1f} on {metrics['num_pairs']} pairs at step {step})\n"
+          f"  run      {run_dir}  (seqgen translate --run {run_dir} TEXT)", file=sys.stderr)
+    return {"metrics": metrics, "examples": list(zip(pairs, hyps)), "train": summary}

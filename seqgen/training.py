@@ -10,8 +10,14 @@
 * A non-finite loss never reaches a checkpoint: with ``train.on_nan: skip``
   the model and optimizer roll back to the last checkpoint and training goes
   on with the next batches; with ``stop`` training ends with a message.
-* TensorBoard (``RUN/tb``): loss, bits/sample, learning rate, steps/s,
-  validation NLL, generated audio and mel images; ``RUN/loss.png`` too.
+* TensorBoard (``RUN/tb``): loss, bits/sample (audio) or bits/byte (text),
+  learning rate, steps/s, validation NLL, generated audio and mel images
+  (vocoders); ``RUN/loss.png`` too.
+* The data kind of the model type picks the pipeline: ``vocoder`` (audio
+  windows), ``text`` (random byte windows of ``data.window`` bytes for a byte
+  LM; validation on consecutive windows) or ``pairs`` (translation pairs of at
+  most ``data.window`` bytes a side, length-bucketed batches of
+  ``data.batch_size``; validation = teacher-forced bits per target byte).
 """
 from __future__ import annotations
 
@@ -75,7 +81,60 @@ def data_info_for(model_type: str, data_dir) -> dict:
                 "sample_rate": v.sample_rate, "hop_length": v.hop, "n_mels": v.n_mels,
                 "mu_law_bits": v.bits, "speakers": v.speakers, "features": v.features.to_dict(),
                 "stats": {"mel_mean": v.stats.mean.tolist(), "mel_std": v.stats.std.tolist()}}
+    if kind in ("text", "pairs"):
+        from data_prep.common import read_manifest
+
+        manifest = read_manifest(data_dir, kind)
+        tok = dict(manifest.get("tokenizer") or {"type": "bytes"})
+        if tok.get("type", "bytes") != "bytes":
+            raise ConfigError(f"{data_dir}: tokenizer {tok.get('type')!r}: `seqgen train` supports byte-level "
+                              f"data only (prepare it with the default --tokenizer bytes)")
+        from seqgen.text import ByteCodec
+
+        info = {"kind": kind, "data_dir": str(pathlib.Path(data_dir).resolve()), "tokenizer": tok,
+                "vocab_size": ByteCodec.vocab_size}
+        splits = manifest.get("splits") or {}
+        if kind == "text":
+            info["num_bytes"] = {s: int(v.get("num_bytes", 0)) for s, v in splits.items()}
+        else:
+            info["num_pairs"] = {s: int(v.get("num_items", 0)) for s, v in splits.items()}
+        return info
     raise ConfigError(f"model type {model_type}: data kind {kind} is not supported by `seqgen train` yet")
+
+
+def metric_unit(kind: str) -> str:
+    """``sample`` for audio, ``byte`` for text and pairs (metrics ``bits_per_<unit>``)."""
+    return "sample" if kind == "vocoder" else "byte"
+
+
+def text_dataset(kind, data_dir, d: dict, seed: int, bos_id: int, pad_id: int):
+    """Training batches for the text kinds: ``({"x"}, y)`` byte windows whose first input is BOS
+    (generation starts from BOS), or ``({"source", "target_in"}, target_out)`` pairs padded to
+    power-of-two lengths (a handful of compiled shapes)."""
+    from seqgen import data as D
+    from seqgen.models.transformer import bucket_length
+
+    tf = tensorflow()
+    if kind == "text":
+        ds = D.byte_lm_dataset(data_dir, "train", int(d["window"]), int(d["batch_size"]), seed=seed)
+
+        def to_lm(x, y):
+            x = tf.concat([tf.fill([tf.shape(x)[0], 1], tf.cast(bos_id, x.dtype)), x[:, 1:]], axis=1)
+            return {"x": x}, y
+
+        return ds.map(to_lm)
+    ds = D.pairs_dataset(data_dir, "train", int(d["batch_size"]), int(d["window"]), seed=seed)
+    sizes = tf.constant([bucket_length(n) for n in range(int(d["window"]) + 2)], tf.int32)
+
+    def pad(t, size):
+        return tf.pad(t, [[0, 0], [0, size - tf.shape(t)[1]]], constant_values=pad_id)
+
+    def pad_all(x, y):
+        # source and target share one power-of-two length: few shapes to compile
+        size = sizes[tf.maximum(tf.shape(x["source"])[1], tf.shape(y)[1])]
+        return {"source": pad(x["source"], size), "target_in": pad(x["target_in"], size)}, pad(y, size)
+
+    return ds.map(pad_all)
 
 
 class _Stop:
@@ -173,12 +232,17 @@ class TrainLoop:
             self.run.write_info(info)
             C.dump(self.cfg, self.run.path / "config.yaml")
         self.model, self.step0 = model, step
+        self.unit = metric_unit(self.data_info["kind"])
         self.writer = tf.summary.create_file_writer(str(self.run.path / "tb"))
 
     def _dataset(self, step):
         from seqgen import data as D
 
         d, t = self.cfg["data"], self.cfg["train"]
+        if self.data_info["kind"] in ("text", "pairs"):
+            seed = int(t["seed"]) * 1_000_003 + int(step)
+            return text_dataset(self.data_info["kind"], self.data_dir, d, seed, self.model.bos_id,
+                                self.model.pad_id)
         dist = self.model.distribution
         silence = int(np.asarray(dist.from_waveform(np.zeros((1,), np.float32)))[0]) if dist.input_is_discrete else 0
         self.silence = silence
@@ -318,39 +382,53 @@ def _make_callback_class():
             now = time.time()
             loss = float(np.mean(self.window_losses))
             sps = len(self.window_losses) / max(now - self.t_window, 1e-9)
-            rec = {"step": self.step, "loss": loss, "bits_per_sample": loss / LN2, "lr": self._lr(),
+            unit = self.loop.unit
+            rec = {"step": self.step, "loss": loss, f"bits_per_{unit}": loss / LN2, "lr": self._lr(),
                    "steps_per_sec": sps, "time": now - self.loop.t0}
             self._write(rec)
             tf = tensorflow()
             with self.loop.writer.as_default(step=self.step):
                 tf.summary.scalar("train/loss_nats", loss)
-                tf.summary.scalar("train/bits_per_sample", loss / LN2)
+                tf.summary.scalar(f"train/bits_per_{unit}", loss / LN2)
                 tf.summary.scalar("train/learning_rate", rec["lr"])
                 tf.summary.scalar("train/steps_per_sec", sps)
             self.bar.set_postfix(loss=f"{loss:.3f}", bits=f"{loss / LN2:.3f}", refresh=False)
             self.window_losses = []
             self.t_window = now
 
-        def _validate(self):
-            from seqgen.evaluation import vocoder_nll
+        def _valid_nll(self):
+            """(bits per unit, how many units) on the valid split."""
+            from seqgen import evaluation as E
 
             d = self.loop.cfg["data"]
+            kind = self.loop.data_info["kind"]
+            if kind == "text":
+                res = E.lm_nll(self.model, self.loop.data_dir, "valid", int(d["window"]),
+                               int(d["valid_batch_size"]), int(d["max_valid_windows"]))
+                return res["bits_per_byte"], res["num_bytes"]
+            if kind == "pairs":
+                res = E.pairs_nll(self.model, self.loop.data_dir, "valid", int(d["valid_batch_size"]),
+                                  int(d["window"]), int(d["max_valid_windows"]))
+                return res["bits_per_byte"], res["num_bytes"]
+            res = E.vocoder_nll(self.model, self.loop.data_dir, "valid", int(d["valid_window"]),
+                                int(d["valid_batch_size"]), int(d["max_valid_windows"]))
+            return res["nll_bits_per_sample"], res["num_samples"]
+
+        def _validate(self):
+            unit = self.loop.unit
             try:
-                res = vocoder_nll(self.model, self.loop.data_dir, "valid", int(d["valid_window"]),
-                                  int(d["valid_batch_size"]), int(d["max_valid_windows"]))
+                bits, count = self._valid_nll()
             except SeqgenError as e:
                 self.loop._log(f"validation skipped: {e}")
                 return
-            self.summary["valid_bits_per_sample"] = res["nll_bits_per_sample"]
+            self.summary[f"valid_bits_per_{unit}"] = bits
             self.summary["valid_step"] = self.step
-            self._write({"step": self.step, "valid_bits_per_sample": res["nll_bits_per_sample"],
-                         "time": time.time() - self.loop.t0})
+            self._write({"step": self.step, f"valid_bits_per_{unit}": bits, "time": time.time() - self.loop.t0})
             tf = tensorflow()
             with self.loop.writer.as_default(step=self.step):
-                tf.summary.scalar("valid/bits_per_sample", res["nll_bits_per_sample"])
-            self.bar.write(f"step {self.step}: valid {res['nll_bits_per_sample']:.3f} bits/sample "
-                           f"({res['num_samples']} samples)", file=sys.stderr)
-            if float(self.t["audio_seconds"]) > 0:
+                tf.summary.scalar(f"valid/bits_per_{unit}", bits)
+            self.bar.write(f"step {self.step}: valid {bits:.3f} bits/{unit} ({count} {unit}s)", file=sys.stderr)
+            if self.loop.data_info["kind"] == "vocoder" and float(self.t["audio_seconds"]) > 0:
                 try:
                     self._audio_summary()
                 except Exception as e:  # never let a summary kill training
@@ -407,10 +485,11 @@ def _make_callback_class():
                 self.loop._log(f"loss.png skipped ({e})")
             self.summary.update({"step": self.step, "last_loss": self.last_loss, "stopped_by": why,
                                  "minutes": (time.time() - self.loop.t0) / 60})
+            unit = self.loop.unit
             self.loop._log(f"stopped at step {self.step} ({why}); "
-                           f"last loss {self.last_loss:.4f} nats = {self.last_loss / LN2:.3f} bits/sample"
-                           + (f"; valid {self.summary['valid_bits_per_sample']:.3f} bits/sample"
-                              if "valid_bits_per_sample" in self.summary else ""))
+                           f"last loss {self.last_loss:.4f} nats = {self.last_loss / LN2:.3f} bits/{unit}"
+                           + (f"; valid {self.summary[f'valid_bits_per_{unit}']:.3f} bits/{unit}"
+                              if f"valid_bits_per_{unit}" in self.summary else ""))
 
     return TrainCallback
 

@@ -15,10 +15,19 @@ from seqgen.errors import ConfigError
 MODELS = {
     "wavenet": ("seqgen.models.wavenet", "WaveNet", "vocoder",
                 {"local_conditioning": True, "speaker_conditioning": False}),
+    "transformer": ("seqgen.models.transformer", "TransformerDecoder", "text", {}),
+    "bytenet_lm": ("seqgen.models.bytenet", "ByteNet", "text", {}),
+    "bytenet": ("seqgen.models.bytenet", "ByteNet", "pairs", {}),
 }
 
-# Constructor arguments that come from the data, never from the config.
-_FROM_DATA = {"wavenet": {"cond_channels", "hop_length", "num_speakers"}}
+# The vocabulary comes from the data's tokenizer (bytes: 259 ids, PAD/BOS/EOS = 256/257/258).
+_TOKEN_IDS = {"vocab_size", "pad_id", "bos_id", "eos_id"}
+
+# Constructor arguments that come from the data (or the model type), never from the config.
+_FROM_DATA = {"wavenet": {"cond_channels", "hop_length", "num_speakers"},
+              "transformer": _TOKEN_IDS,
+              "bytenet_lm": _TOKEN_IDS | {"encoder"},
+              "bytenet": _TOKEN_IDS | {"encoder"}}
 
 
 def import_all() -> None:
@@ -78,7 +87,8 @@ def build_model(model_cfg: dict, data_info: dict):
     """Instantiate the model of a validated config for a prepared corpus.
 
     ``data_info`` holds what the data dictates: ``n_mels``, ``hop_length``,
-    ``speakers``, ``mu_law_bits``.
+    ``speakers``, ``mu_law_bits`` for audio; ``tokenizer`` (its config) for
+    text and pairs, which fixes ``vocab_size`` and the PAD/BOS/EOS ids.
     """
     model_type = model_cfg["type"]
     cls = model_class(model_type)
@@ -94,6 +104,14 @@ def build_model(model_cfg: dict, data_info: dict):
         if dist.get("type", "categorical") == "categorical":
             dist.setdefault("num_classes", 2 ** int(data_info.get("mu_law_bits", 8)))
         kwargs["distribution"] = dist
+    elif data_kind(model_type) in ("text", "pairs"):
+        from seqgen.text import get_tokenizer
+
+        tok = get_tokenizer(data_info.get("tokenizer"))
+        kwargs.update(vocab_size=int(tok.vocab_size), pad_id=int(tok.pad_id), bos_id=int(tok.bos_id),
+                      eos_id=int(tok.eos_id))
+        if model_type in ("bytenet", "bytenet_lm"):
+            kwargs["encoder"] = model_type == "bytenet"
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:

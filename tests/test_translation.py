@@ -1,0 +1,79 @@
+"""ByteNet translation end to end: train on espeak-ng G2P pairs, translate, BLEU/chrF, the recipe."""
+import json
+
+import pytest
+
+from conftest import REPO, run_cli
+from test_text_training import text_cli
+
+TINY = REPO / "recipes" / "bytenet_translation" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def pairs_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pairs") / "data"
+    run_cli("prepare", "pairs", "--input", "espeak-g2p:300", "--out", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def pairs_run(pairs_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("pairs_run") / "run"
+    run_cli("train", TINY, "--data", pairs_data, "--out", run, "--max-steps", "40",
+            "--set", "train.valid_every=20", "--set", "train.checkpoint_every=40")
+    return run
+
+
+def test_bytenet_translation_trains(pairs_run):
+    recs = [json.loads(line) for line in (pairs_run / "metrics.jsonl").read_text().splitlines()]
+    train = [r["bits_per_byte"] for r in recs if "bits_per_byte" in r]
+    valid = [r["valid_bits_per_byte"] for r in recs if "valid_bits_per_byte" in r]
+    assert len(valid) == 2 and train[0] > 6.0
+    assert valid[-1] < 8.0 and valid[-1] < train[0] - 1.0
+    info = json.loads((pairs_run / "run.json").read_text())
+    assert info["data"]["kind"] == "pairs" and info["data"]["num_pairs"]["train"] > 0
+
+
+def test_translate_prints_one_line_per_input(pairs_run, tmp_path):
+    out = text_cli("translate", "--run", pairs_run, "hello world", "the cat sat").stdout
+    assert len(out.split("\n")) == 3 and out.endswith("\n")  # two lines
+    src = tmp_path / "in.txt"
+    src.write_text("a dog\n\nthe cat sat\n", encoding="utf-8")
+    out2 = text_cli("translate", "--run", pairs_run, "--input", src, "--beam", "2").stdout.split("\n")
+    assert len(out2) == 4 and out2[1] == "" and out2[3] == ""
+    p = text_cli("translate", "--run", pairs_run, "x", "--input", src, check=False)
+    assert p.returncode != 0
+
+
+def test_evaluate_bleu_chrf(pairs_run, tmp_path):
+    out = tmp_path / "m.json"
+    run_cli("evaluate", "--run", pairs_run, "--json", out, "--max-pairs", "6")
+    res = json.loads(out.read_text())
+    assert res["num_pairs"] == 6 and res["step"] == 40 and res["decoding"] == "greedy"
+    assert 0.0 <= res["bleu"] <= 100.0 and 0.0 <= res["chrf"] <= 100.0
+    assert res["signature"]["bleu"].startswith("nrefs:1|") and "chrf" in res["signature"]
+    res2 = json.loads(run_cli("evaluate", "--run", pairs_run, "--max-pairs", "4", "--beam", "2").stdout)
+    assert res2["num_pairs"] == 4 and res2["decoding"] == "beam 2"
+
+
+def test_bleu_is_100_when_outputs_are_the_references(pairs_data, monkeypatch):
+    from seqgen import data as D
+    from seqgen import evaluation
+
+    pairs = dict(D.read_pairs(pairs_data, "valid"))
+    monkeypatch.setattr(evaluation, "translate_texts", lambda model, texts, **kw: [pairs[t] for t in texts])
+    res = evaluation.translation_scores(None, pairs_data, "valid")
+    assert res["bleu"] == pytest.approx(100.0) and res["chrf"] == pytest.approx(100.0)
+    monkeypatch.setattr(evaluation, "translate_texts", lambda model, texts, **kw: ["x"] * len(texts))
+    assert evaluation.translation_scores(None, pairs_data, "valid")["bleu"] < 1.0
+
+
+def test_bytenet_translation_recipe_tiny(tmp_path):
+    work = tmp_path / "w"
+    p = run_cli("recipe", "run", "bytenet_translation", "--preset", "tiny", "--workdir", work,
+                "--data", "espeak-g2p:200", "--max-steps", "20", "--set", "train.steps=20")
+    assert "recipe bytenet_translation (tiny) done" in p.stderr
+    sample = (work / "sample.txt").read_text()
+    assert sample.count("source ") == 5 and sample.count("output ") == 5
+    m = json.loads((work / "metrics.json").read_text())
+    assert m["step"] == 20 and {"bleu", "chrf", "signature", "num_pairs"} <= set(m)
