@@ -556,34 +556,9 @@ def _cmd_bench(a):
 
 def add_bench(sub):
     """argparse adder of `seqgen bench`."""
-    import argparse
-
-    def pos_int(s):
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive integer, got '{s}'") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive integer, got '{s}'")
-        return v
-
-    def pos_float(s):
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got '{s}'") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"expected a number > 0, got '{s}'")
-        return v
-
-    def int_list(s):
-        try:
-            v = [int(x) for x in s.split(",") if x.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{s}'") from None
-        if not v or min(v) < 1:
-            raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got '{s}'")
-        return v
+    from seqgen.cli_types import positive_float as pos_float
+    from seqgen.cli_types import positive_int as pos_int
+    from seqgen.cli_types import positive_int_list as int_list
 
     visible = [p.name for p in PRESETS.values() if not p.hidden]
     p = sub.add_parser("bench", help="sampling-speed benchmark with roofline (JSON, chart)",

@@ -12,27 +12,8 @@ import argparse
 import os
 import sys
 
+from seqgen.cli_types import fraction, positive_int
 from seqgen.errors import SeqgenError
-
-
-def _positive_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{s}'") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{s}'")
-    return v
-
-
-def _fraction(s):
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got '{s}'") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got '{s}'")
-    return v
 
 
 # --------------------------------------------------------------------------- prepare
@@ -69,16 +50,16 @@ def _add_prepare(sub):
                                   "or espeak:N (N sentences synthesized offline with espeak-ng).")
     v.add_argument("--input", required=True, metavar="SRC")
     v.add_argument("--out", required=True, metavar="DATA")
-    v.add_argument("--sample-rate", type=_positive_int, default=None,
+    v.add_argument("--sample-rate", type=positive_int, default=None,
                    help="target rate (default: the rate of the first readable file)")
     v.add_argument("--bits", type=int, default=8, choices=range(2, 17), metavar="BITS",
                    help="mu-law bits (default 8: 256 classes)")
-    v.add_argument("--n-mels", type=_positive_int, default=80)
-    v.add_argument("--valid-fraction", type=_fraction, default=0.05)
+    v.add_argument("--n-mels", type=positive_int, default=80)
+    v.add_argument("--valid-fraction", type=fraction, default=0.05)
     v.add_argument("--audio-column", default="path", help="CSV manifest: column with audio paths")
     v.add_argument("--text-column", default=None, help="CSV manifest: column with the transcript")
     v.add_argument("--speaker-column", default=None, help="CSV manifest: column with the speaker")
-    v.add_argument("--workers", type=_positive_int, default=None, help="processes (default: up to 4)")
+    v.add_argument("--workers", type=positive_int, default=None, help="processes (default: up to 4)")
     v.set_defaults(func=_cmd_prepare_vocoder)
 
     t = ps.add_parser("text", help="text corpus for byte-level language models",
@@ -86,9 +67,9 @@ def _add_prepare(sub):
                                   "standard library. The last --valid-fraction of the bytes is the valid split.")
     t.add_argument("--input", required=True, nargs="+", metavar="FILE")
     t.add_argument("--out", required=True, metavar="DATA")
-    t.add_argument("--valid-fraction", type=_fraction, default=0.1)
+    t.add_argument("--valid-fraction", type=fraction, default=0.1)
     t.add_argument("--tokenizer", choices=["bytes", "sentencepiece"], default="bytes")
-    t.add_argument("--vocab-size", type=_positive_int, default=2000, help="sentencepiece vocabulary size")
+    t.add_argument("--vocab-size", type=positive_int, default=2000, help="sentencepiece vocabulary size")
     t.set_defaults(func=_cmd_prepare_text)
 
     q = ps.add_parser("pairs", help="source<TAB>target pairs for translation",
@@ -96,8 +77,8 @@ def _add_prepare(sub):
                                   "pairs made offline with espeak-ng. The split is grouped by source side.")
     q.add_argument("--input", required=True, metavar="FILE.tsv")
     q.add_argument("--out", required=True, metavar="DATA")
-    q.add_argument("--valid-fraction", type=_fraction, default=0.05)
-    q.add_argument("--workers", type=_positive_int, default=None)
+    q.add_argument("--valid-fraction", type=fraction, default=0.05)
+    q.add_argument("--workers", type=positive_int, default=None)
     q.set_defaults(func=_cmd_prepare_pairs)
 
 

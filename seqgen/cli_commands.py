@@ -4,17 +4,8 @@ from __future__ import annotations
 import json
 import pathlib
 
-
-def _nonneg_float(s):
-    import argparse
-
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{s}'") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got '{s}'")
-    return v
+from seqgen.cli_types import nonneg_float as _nonneg_float
+from seqgen.cli_types import positive_int as _positive_int
 
 
 # --------------------------------------------------------------------------- train
@@ -32,8 +23,6 @@ def _cmd_train(a):
 
 
 def _add_train(sub):
-    from seqgen.cli import _positive_int
-
     p = sub.add_parser("train", help="train a model from a YAML config on prepared data",
                        description="Train with Keras fit on the tf.data pipeline. Checkpoints every "
                                    "train.checkpoint_every steps and on Ctrl-C/SIGTERM; --resume continues "
@@ -68,8 +57,6 @@ def _cmd_sample(a):
 
 
 def _add_sample(sub):
-    from seqgen.cli import _positive_int
-
     p = sub.add_parser("sample", help="generate audio from a trained run",
                        description="Generate audio: resynthesize a file (--mel-from), from mel frames (--mel), "
                                    "or unconditionally (--seconds).")
@@ -124,8 +111,6 @@ def _cmd_evaluate(a):
 
 
 def _add_evaluate(sub):
-    from seqgen.cli import _positive_int
-
     p = sub.add_parser("evaluate", help="held-out NLL of a run on prepared data (JSON)",
                        description="Writes {nll_bits_per_sample, num_samples, step, ...} for audio models, "
                                    "{bits_per_byte, num_bytes, step, ...} for byte LMs and {bleu, chrf, "
@@ -156,8 +141,6 @@ def _cmd_recipe(a):
 
 
 def _add_recipe(sub):
-    from seqgen.cli import _positive_int
-
     p = sub.add_parser("recipe", help="run a recipe end to end (prepare -> train -> sample -> evaluate)",
                        description="Recipes live in recipes/NAME/ (recipe.yaml, presets, README).")
     ps = p.add_subparsers(dest="action", required=True, metavar="{run,list}")

@@ -101,8 +101,8 @@ def _cmd_generate(a):
 
 
 def add_generate(sub):
-    from seqgen.cli import _positive_int
-    from seqgen.cli_commands import _nonneg_float
+    from seqgen.cli_types import nonneg_float as _nonneg_float
+    from seqgen.cli_types import positive_int as _positive_int
 
     p = sub.add_parser("generate", help="generate text from a trained byte language model",
                        description="Print the prompt and its continuation, streamed in chunks of --chunk bytes "
@@ -148,7 +148,7 @@ def _cmd_translate(a):
 
 
 def add_translate(sub):
-    from seqgen.cli import _positive_int
+    from seqgen.cli_types import positive_int as _positive_int
 
     p = sub.add_parser("translate", help="translate text with a trained ByteNet (one line per input)",
                        description="Translate TEXT arguments, the lines of --input FILE, or stdin; prints one "

@@ -232,6 +232,9 @@ class TrainLoop:
             self.run.write_info(info)
             C.dump(self.cfg, self.run.path / "config.yaml")
         self.model, self.step0 = model, step
+        if hasattr(model, "summary_text"):  # layers, receptive field, parameters
+            sr = self.data_info.get("sample_rate")
+            self._log(model.summary_text(sr) if sr else model.summary_text())
         self.unit = metric_unit(self.data_info["kind"])
         self.writer = tf.summary.create_file_writer(str(self.run.path / "tb"))
 
@@ -260,8 +263,6 @@ class TrainLoop:
             self.run.unlock()
 
     def _fit(self):
-        import keras
-
         step = self.step0
         if step >= self.max_steps:
             self._log(f"already at step {step} >= {self.max_steps}; nothing to do")

@@ -190,10 +190,10 @@ def token_decode_loop(step, x0, cache, noise, forced, mask, num_steps, temperatu
         s = sample_logits(ban_tokens(logits, banned), u, temperature, top_k, top_p)
         return ops.where(m, ops.cast(f, "int32"), s)
 
-    finished = None
-    if stop_at_eos:
-        def finished(s):
-            return ops.logical_or(ops.equal(s, eos_id), ops.equal(s, pad_id))
+    def stop_fn(s):
+        return ops.logical_or(ops.equal(s, eos_id), ops.equal(s, pad_id))
+
+    finished = stop_fn if stop_at_eos else None
     return decode_loop(step_fn, sample_fn, x0, cache, noise=noise, context=ctx, length=length,
                        num_steps=num_steps, start=start, finished_fn=finished)
 
