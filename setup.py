@@ -33,8 +33,6 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["seqgen", "seqgen.*", "data_prep", "data_prep.*"]),
-    include_package_data=True,
-    package_data={"seqgen": ["recipes_data/*"]},
     install_requires=RUNTIME,
     extras_require={"test": TEST},
     entry_points={"console_scripts": ["seqgen=seqgen.cli:main"]},

@@ -6,6 +6,14 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+try:  # property-based tests explore the same examples on every run: CI is reproducible
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("seqgen", derandomize=True, print_blob=True)
+    _hyp_settings.load_profile("seqgen")
+except ImportError:  # hypothesis is a test extra
+    pass
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("SEQGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
 

@@ -45,7 +45,9 @@ def _ref_topp_set(probs, p):
         above = np.concatenate([[0.0], np.cumsum(row[order])[:-1]])
         kept = order[above < p * row.sum()]
         thr = row[kept].min()
-        keep[idx] = row >= thr
+        # Classes within float32 resolution of the cut-off are ties (the sampler works in
+        # float32, where e.g. exp(1e-12) == exp(0)): they are kept too.
+        keep[idx] = row >= thr * (1.0 - 1e-6)
     return keep
 
 
