@@ -75,6 +75,16 @@ def _parse_vocoder(n_mels, bits=8):
     return parse
 
 
+def silence_input(distribution) -> int | float:
+    """The model input that stands for silence (before a clip's first sample, and padding).
+
+    The mu-law class of 0.0 for discrete (categorical) models, 0.0 for continuous ones.
+    """
+    if not distribution.input_is_discrete:
+        return 0.0
+    return int(np.asarray(distribution.from_waveform(np.zeros((1,), np.float32)))[0])
+
+
 class VocoderData:
     """What a model needs to know about a prepared vocoder corpus."""
 

@@ -20,10 +20,9 @@ def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_
 
     info = D.VocoderData(data_dir)
     dist = model.distribution
-    silence = int(np.asarray(dist.from_waveform(np.zeros((1,), np.float32)))[0]) if dist.input_is_discrete else 0
     window = max(info.hop, (int(window) // info.hop) * info.hop)
     ds = D.vocoder_eval_dataset(data_dir, split, window, batch_size, discrete=dist.input_is_discrete,
-                                silence_class=silence)
+                                silence_class=D.silence_input(dist))
     total, count, seen = 0.0, 0.0, 0
     bar = None
     if progress:

@@ -242,16 +242,13 @@ class TrainLoop:
         from seqgen import data as D
 
         d, t = self.cfg["data"], self.cfg["train"]
+        seed = int(t["seed"]) * 1_000_003 + int(step)
         if self.data_info["kind"] in ("text", "pairs"):
-            seed = int(t["seed"]) * 1_000_003 + int(step)
             return text_dataset(self.data_info["kind"], self.data_dir, d, seed, self.model.bos_id,
                                 self.model.pad_id)
         dist = self.model.distribution
-        silence = int(np.asarray(dist.from_waveform(np.zeros((1,), np.float32)))[0]) if dist.input_is_discrete else 0
-        self.silence = silence
-        seed = int(t["seed"]) * 1_000_003 + int(step)
         return D.vocoder_dataset(self.data_dir, "train", int(d["window"]), int(d["batch_size"]), seed=seed,
-                                 discrete=dist.input_is_discrete, silence_class=silence)
+                                 discrete=dist.input_is_discrete, silence_class=D.silence_input(dist))
 
     # ------------------------------------------------------------------ run
     def run_training(self) -> dict:
@@ -444,7 +441,7 @@ def _make_callback_class():
             frames = max(1, int(float(self.t["audio_seconds"]) * sr) // hop)
             ds = D.vocoder_dataset(self.loop.data_dir, "valid", frames * hop, 1, seed=0, random=False,
                                    repeat=False, discrete=self.model.distribution.input_is_discrete,
-                                   silence_class=getattr(self.loop, "silence", 128))
+                                   silence_class=D.silence_input(self.model.distribution))
             inputs, target, _ = next(iter(ds))
             kwargs = {}
             if self.model.cond_channels:
@@ -471,8 +468,6 @@ def _make_callback_class():
             why = self.stopped_by or "end of run"
             if self.stopped_by != "nan" and self.step > self.last_ckpt:
                 self._checkpoint(why)
-            elif self.stopped_by != "nan" and self.step == self.last_ckpt and why:
-                self.loop._log(f"stopped at step {self.step} ({why}); checkpoint is current")
             if int(self.t["valid_every"]) and self.summary.get("valid_step") != self.step and \
                     self.stopped_by not in ("nan",):
                 self._validate()

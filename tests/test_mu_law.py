@@ -1,22 +1,10 @@
 """seqgen.mu_law against librosa (float64 reference on the same float32 inputs)."""
-import keras
 import librosa
 import numpy as np
 import pytest
 
+from seqgen.decoding import compile_fn as _jit
 from seqgen import mu_law
-
-
-def _jit(fn):
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, jit_compile=True)
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.jit(fn)
-    return fn
 
 
 def _ref_encode(x, bits):

@@ -6,19 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras import ops
 
+from seqgen.decoding import compile_fn as _jit
 from seqgen import samplers
-
-
-def _jit(fn):
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, jit_compile=True)
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.jit(fn)
-    return fn
 
 
 def _np(x):
