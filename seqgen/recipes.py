@@ -120,24 +120,14 @@ def _run_vocoder(spec, preset, cfg_path, work, src, max_minutes, max_steps, over
 
     from data_prep import vocoder
     from seqgen import audio as A
-    from seqgen import evaluation, sampling, training
+    from seqgen import evaluation, sampling
     from seqgen.runs import Run
 
     t0 = time.time()
-    data_dir, run_dir = work / "data", work / "run"
     total = 4
-    _stage(1, total, f"prepare {src} -> {data_dir}")
-    manifest_path = data_dir / "manifest.json"
-    prep = dict(spec.get("prepare") or {})
-    if manifest_path.is_file() and json.loads(manifest_path.read_text()).get("source") == str(src):
-        print(f"reusing prepared data in {data_dir}", file=sys.stderr)
-    else:
-        vocoder.prepare(str(src), data_dir, **prep)
-
-    _stage(2, total, f"train {cfg_path} -> {run_dir}")
-    resume = Run(run_dir).exists() and bool(Run(run_dir).checkpoints())
-    summary = training.train(cfg_path, data_dir, run_dir, max_steps=max_steps, max_minutes=max_minutes,
-                             overrides=overrides, resume=resume)
+    data_dir, run_dir, summary = _prepare_and_train(
+        spec, lambda src, out, **kw: vocoder.prepare(str(src), out, **kw), cfg_path, work, src,
+        max_minutes, max_steps, overrides, total)
 
     _stage(3, total, "sample: resynthesize a held-out utterance")
     from seqgen import data as D
