@@ -30,10 +30,9 @@ from keras import ops
 from seqgen.beam_search import beam_search
 from seqgen.decoding import compile_fn
 from seqgen.layers.bytenet_block import ByteNetBlock
-from seqgen.models.transformer import (ban_tokens, bucket_length, finalize_tokens, forced_tokens,
+from seqgen.models.transformer import (naive_decode, bucket_length, finalize_tokens, forced_tokens,
                                        masked_token_loss, pad_time, prepare_prompts,
                                        teacher_forced_logits, token_decode_loop, uniforms)
-from seqgen.samplers import sample_logits
 from seqgen.text import BOS_ID, BYTE_VOCAB_SIZE, EOS_ID, PAD_ID
 
 __all__ = ["ByteNet"]
@@ -331,33 +330,9 @@ class ByteNet(keras.Model):
 
     def _naive_loop(self, b, n, length, forced, mask, noise, temperature, top_k, top_p, use_top_p,
                     stop_at_eos, enc):
-        """Reference decoding: the whole decoder recomputed over the prefix
-        (power-of-two buckets) for every token."""
-        tokens = np.full((b, length + 1), self.pad_id, np.int32)
-        tokens[:, 0] = self.bos_id
-        samples = np.zeros((b, length), np.int32)
-        done = np.zeros((b,), bool)
-        temp, tp = np.float32(temperature), np.float32(top_p)
-        for t in range(n):
-            size = min(bucket_length(t + 1), length)
-
-            def fn(x_win, enc_win, pos, u, temp_in, tp_in):
-                logits = self.decode_full(x_win, enc_win)
-                l_t = ops.squeeze(ops.take(logits, ops.reshape(pos, (1,)), axis=1), 1)
-                l_t = ban_tokens(l_t, (self.pad_id, self.bos_id))
-                return sample_logits(l_t, u, temp_in, top_k, tp_in if use_top_p else 1.0)
-
-            run = self._get_compiled(("naive", b, size, top_k, use_top_p, enc is None), fn)
-            s = ops.convert_to_numpy(run(tokens[:, :size], None if enc is None else enc[:, :size],
-                                         np.int32(t), noise[:, t], temp, tp))
-            s = np.where(mask[:, t], forced[:, t], s).astype(np.int32)
-            samples[:, t] = s
-            tokens[:, t + 1] = s
-            if stop_at_eos:
-                done |= (s == self.eos_id) | (s == self.pad_id)
-                if done.all():
-                    break
-        return samples
+        """Reference decoding: the whole decoder recomputed over the prefix for every token."""
+        return naive_decode(self, self.decode_full, b, n, length, length, forced, mask, noise, temperature,
+                            top_k, top_p, use_top_p, stop_at_eos, context=enc)
 
     # ---------------------------------------------------------------- config
     def get_config(self):

@@ -198,6 +198,39 @@ def token_decode_loop(step, x0, cache, noise, forced, mask, num_steps, temperatu
                        num_steps=num_steps, start=start, finished_fn=finished)
 
 
+def naive_decode(model, forward, b, n, length, window, forced, mask, noise, temperature, top_k, top_p,
+                 use_top_p, stop_at_eos, context=None):
+    """Reference token decoding shared by the text decoders: ``forward(x_win, context_win) -> logits``
+    recomputed over the whole prefix (power-of-two buckets, at most ``window``) for every token."""
+    tokens = np.full((b, length + 1), model.pad_id, np.int32)
+    tokens[:, 0] = model.bos_id
+    samples = np.zeros((b, length), np.int32)
+    done = np.zeros((b,), bool)
+    temp, tp = np.float32(temperature), np.float32(top_p)
+    for t in range(n):
+        size = min(bucket_length(t + 1), window)
+
+        def fn(x_win, ctx_win, pos, u, temp_in, tp_in):
+            logits = forward(x_win, ctx_win)
+            # ops.take, not a slice: a position given as an argument would be
+            # compiled in as a constant under TF/XLA
+            l_t = ops.squeeze(ops.take(logits, ops.reshape(pos, (1,)), axis=1), 1)
+            l_t = ban_tokens(l_t, (model.pad_id, model.bos_id))
+            return sample_logits(l_t, u, temp_in, top_k, tp_in if use_top_p else 1.0)
+
+        run = model._get_compiled(("naive", b, size, top_k, use_top_p, context is None), fn)
+        s = ops.convert_to_numpy(run(tokens[:, :size], None if context is None else context[:, :size],
+                                     np.int32(t), noise[:, t], temp, tp))
+        s = np.where(mask[:, t], forced[:, t], s).astype(np.int32)
+        samples[:, t] = s
+        tokens[:, t + 1] = s
+        if stop_at_eos:
+            done |= (s == model.eos_id) | (s == model.pad_id)
+            if done.all():
+                break
+    return samples
+
+
 def teacher_forced_logits(step, cache, x, vocab_size, context=None):
     """Logits ``[B, T, V]`` of every position of ``x [B, T]`` computed by the
     incremental ``step`` (cache path), for checking it against the full
@@ -502,32 +535,9 @@ class TransformerDecoder(keras.Model):
 
     def _generate_naive(self, b, n, forced, mask, noise, temperature, top_k, top_p, use_top_p,
                         stop_at_eos):
-        tokens = np.full((b, forced.shape[1] + 1), self.pad_id, np.int32)
-        tokens[:, 0] = self.bos_id
-        samples = np.zeros((b, forced.shape[1]), np.int32)
-        done = np.zeros((b,), bool)
-        temp, tp = np.float32(temperature), np.float32(top_p)
-        for t in range(n):
-            size = min(bucket_length(t + 1), self.max_length)
-
-            def fn(x_win, pos, u, temp_in, tp_in):
-                logits = self(x_win, training=False)
-                # ops.take, not a slice: a position given as an argument would be
-                # compiled in as a constant under TF/XLA
-                l_t = ops.squeeze(ops.take(logits, ops.reshape(pos, (1,)), axis=1), 1)
-                l_t = ban_tokens(l_t, (self.pad_id, self.bos_id))
-                return sample_logits(l_t, u, temp_in, top_k, tp_in if use_top_p else 1.0)
-
-            run = self._get_compiled(("naive", b, size, top_k, use_top_p), fn)
-            s = ops.convert_to_numpy(run(tokens[:, :size], np.int32(t), noise[:, t], temp, tp))
-            s = np.where(mask[:, t], forced[:, t], s).astype(np.int32)
-            samples[:, t] = s
-            tokens[:, t + 1] = s
-            if stop_at_eos:
-                done |= (s == self.eos_id) | (s == self.pad_id)
-                if done.all():
-                    break
-        return samples
+        return naive_decode(self, lambda x_win, _: self(x_win, training=False), b, n, forced.shape[1],
+                            self.max_length, forced, mask, noise, temperature, top_k, top_p, use_top_p,
+                            stop_at_eos)
 
     # ---------------------------------------------------------------- config
     def get_config(self):
