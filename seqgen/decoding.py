@@ -95,7 +95,8 @@ def time_slice(x, i):
 
 
 def decode_loop(step_fn, sample_fn, inputs, cache, *, noise=None, context=None,
-                length=None, num_steps=None, start=0, finished_fn=None):
+                length=None, num_steps=None, start=0, finished_fn=None, forced=None,
+                num_forced=None):
     """Decode up to ``length`` positions in one ``keras.ops.while_loop``.
 
     Args:
@@ -112,6 +113,13 @@ def decode_loop(step_fn, sample_fn, inputs, cache, *, noise=None, context=None,
             step ``i`` gets ``t = start + i``.
         finished_fn: optional ``sample_t -> [B] bool``; the loop stops early
             once every row has finished (e.g. end-of-sequence tokens).
+        forced: optional ``[B, L, ...]`` given outputs (teacher forcing): for
+            step ``i < num_forced`` the sample is replaced by ``forced[:, i]``
+            (written to the buffer and fed back).  ``num_forced``: int or
+            int32 tensor (0 = sample everywhere).  The same compiled function
+            then serves free-running decoding and re-decoding a known prefix
+            (WaveNet's naive reference recomputes each receptive field this
+            way, so both methods share every floating-point operation).
 
     Returns:
         ``(samples [B, L, ...], last_sample, cache, steps_done)``; ``last_sample``
@@ -126,6 +134,8 @@ def decode_loop(step_fn, sample_fn, inputs, cache, *, noise=None, context=None,
     num_steps = length if num_steps is None else num_steps
     num_steps = ops.minimum(ops.cast(num_steps, "int32"), length)
     start = ops.cast(start, "int32")
+    if forced is not None:
+        num_forced = ops.cast(0 if num_forced is None else num_forced, "int32")
     in_shape = list(inputs.shape)
     in_dtype = inputs.dtype
     buffer = ops.zeros([in_shape[0], length] + in_shape[1:], in_dtype)
@@ -157,6 +167,8 @@ def decode_loop(step_fn, sample_fn, inputs, cache, *, noise=None, context=None,
         nz = None if noise is None else time_slice(noise, i)
         params, cache = step_fn(x, cache, t, None if context is None else ctx)
         sample = ops.cast(sample_fn(params, nz), in_dtype)
+        if forced is not None:
+            sample = ops.where(i < num_forced, ops.cast(time_slice(forced, i), in_dtype), sample)
         idx = [0, i] + [0] * (len(in_shape) - 1)
         buffer = ops.slice_update(buffer, idx, ops.expand_dims(sample, 1))
         if finished_fn is not None:
