@@ -38,6 +38,38 @@ def _add_train(sub):
     p.set_defaults(func=_cmd_train)
 
 
+# --------------------------------------------------------------------------- distill
+
+
+def _cmd_distill(a):
+    from seqgen import distillation
+
+    if a.config is None and not a.resume:
+        from seqgen.errors import ConfigError
+
+        raise ConfigError("give a student CONFIG.yaml (or --resume with --out RUN to continue a distillation)")
+    distillation.distill(a.config, a.teacher, a.data, a.out, max_steps=a.max_steps, max_minutes=a.max_minutes,
+                         overrides=a.set, resume=a.resume)
+
+
+def _add_distill(sub):
+    p = sub.add_parser("distill", help="distill a Parallel WaveNet student from a trained WaveNet teacher",
+                       description="Probability density distillation: train an IAF student (model.type "
+                                   "parallel_wavenet) against a frozen teacher run with a continuous output "
+                                   "(gaussian or mixture_logistic). Checkpoints, --resume, SIGTERM, TensorBoard, "
+                                   "metrics.jsonl and loss.png as in `seqgen train`.")
+    p.add_argument("config", nargs="?", metavar="CONFIG.yaml")
+    p.add_argument("--teacher", metavar="RUN", help="teacher run directory (kept from the run on --resume)")
+    p.add_argument("--data", metavar="DATA", help="folder made by `seqgen prepare vocoder` (kept on --resume)")
+    p.add_argument("--out", required=True, metavar="RUN2", help="student run directory")
+    p.add_argument("--max-steps", type=_positive_int, default=None, help="stop at this global step")
+    p.add_argument("--max-minutes", type=_nonneg_float, default=None, help="stop after this many minutes")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set distill.mc_samples=8 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.set_defaults(func=_cmd_distill)
+
+
 # --------------------------------------------------------------------------- sample
 
 
@@ -48,10 +80,9 @@ def _cmd_sample(a):
     given = sum(x is not None for x in (a.mel_from, a.mel, a.seconds))
     if given > 1:
         raise SeqgenError("give only one of --mel-from, --mel and --seconds")
-    sampling.configure_threads(a.threads)
     res = sampling.sample(a.run, a.out, mel_from=a.mel_from, mel=a.mel, seconds=a.seconds, method=a.method,
                           temperature=a.temperature, seed=a.seed, speaker=a.speaker, plot=a.plot,
-                          chunk_size=a.chunk_size)
+                          chunk_size=a.chunk_size, threads="auto" if a.threads is None else a.threads)
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
 
@@ -67,16 +98,17 @@ def _add_sample(sub):
     p.add_argument("--seconds", type=_nonneg_float, default=None, help="length for unconditional models")
     p.add_argument("--method", choices=["cached", "naive", "parallel"], default=None,
                    help="cached: O(layers) per sample in one compiled loop (default); naive: recompute the "
-                        "receptive field per sample (reference)")
+                        "receptive field per sample (reference); parallel: a Parallel WaveNet student run "
+                        "(`seqgen distill`), all samples at once")
     p.add_argument("--temperature", type=_nonneg_float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--speaker", default=None, help="speaker name or index (multi-speaker runs)")
     p.add_argument("--chunk-size", type=_positive_int, default=None, help="samples per compiled chunk")
     p.add_argument("--plot", action="store_true", help="also write OUT.png: waveform + spectrogram")
     p.add_argument("--json", metavar="FILE", help="write the result (speed, step, ...) as JSON")
-    p.add_argument("--threads", type=int, default=1,
-                   help="TensorFlow intra-op threads (default 1: fastest for one sequence on a CPU; "
-                        "0 = TensorFlow's default, all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="TensorFlow intra-op threads (default 1 for cached/naive: fastest for one sequence on a "
+                        "CPU; all cores for parallel; 0 = TensorFlow's default, all cores)")
     p.set_defaults(func=_cmd_sample)
 
 
@@ -157,4 +189,4 @@ def _add_recipe(sub):
     p.set_defaults(func=_cmd_recipe)
 
 
-ADDERS = [_add_train, _add_sample, _add_evaluate, _add_recipe]
+ADDERS = [_add_train, _add_distill, _add_sample, _add_evaluate, _add_recipe]

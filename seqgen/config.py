@@ -61,6 +61,17 @@ DEFAULTS = {
     },
 }
 
+# The `distill` section: only in the configs of a student (model.type parallel_wavenet), see seqgen.distillation.
+DISTILL_DEFAULTS = {
+    "kl": "mc",                  # mc: cross-entropy by Monte Carlo draws scored by the teacher (any continuous
+                                 #     teacher) | closed_form: ClariNet's per-step Gaussian KL (Gaussian student+teacher)
+    "mc_samples": 4,             # draws per step from the student's per-step distribution (kl: mc)
+    "power_weight": 1.0,         # weight of the power (STFT magnitude) loss against the real audio (0 = off)
+    "power_n_fft": 0,            # STFT size of the power loss (0 = the data's n_fft); hop = n_fft / 4
+    "contrastive_weight": 0.0,   # gamma of the contrastive term -gamma * KL(student(c1) || teacher(c2)) (0 = off)
+    "log_scale_weight": 4.0,     # ClariNet's regularizer weight on (log sigma_teacher - log sigma_student)^2
+}
+
 _TYPES = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
 
 
@@ -80,6 +91,12 @@ def _check_section(name: str, given: dict, defaults: dict, where: str) -> dict:
                               f"valid keys: {', '.join(sorted(defaults))}")
         default = defaults[key]
         want = type(default)
+        if want is float and isinstance(value, str):
+            # YAML 1.1 reads "3e-4" (no dot) as a string; accept it as the number it is
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if default is not None:
             ok = isinstance(value, _TYPES.get(want, (want,)))
             if want is not bool and isinstance(value, bool):
@@ -96,10 +113,11 @@ def validate(raw: dict, where: str = "config") -> dict:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping with sections {', '.join(DEFAULTS)}")
+    sections = {**DEFAULTS, "distill": DISTILL_DEFAULTS}
     for section in raw:
-        if section not in DEFAULTS:
-            raise ConfigError(f"{where}: unknown section '{section}'{_suggest(section, DEFAULTS)}; "
-                              f"valid sections: {', '.join(DEFAULTS)}")
+        if section not in sections:
+            raise ConfigError(f"{where}: unknown section '{section}'{_suggest(section, sections)}; "
+                              f"valid sections: {', '.join(sections)}")
     cfg = {}
     for section, defaults in DEFAULTS.items():
         if section == "model":
@@ -111,6 +129,20 @@ def validate(raw: dict, where: str = "config") -> dict:
     from seqgen.models.registry import check_model_config
 
     cfg["model"] = check_model_config(dict(model), where)
+    from seqgen.models.registry import STUDENT_TYPES
+
+    if cfg["model"]["type"] in STUDENT_TYPES:
+        dc = cfg["distill"] = _check_section("distill", raw.get("distill") or {}, DISTILL_DEFAULTS, where)
+        if dc["kl"] not in ("mc", "closed_form"):
+            raise ConfigError(f"{where}: 'distill.kl' must be mc or closed_form, got {dc['kl']!r}")
+        if dc["mc_samples"] < 1:
+            raise ConfigError(f"{where}: 'distill.mc_samples' must be >= 1, got {dc['mc_samples']}")
+        for key in ("power_weight", "contrastive_weight", "log_scale_weight", "power_n_fft"):
+            if dc[key] < 0:
+                raise ConfigError(f"{where}: 'distill.{key}' must be >= 0, got {dc[key]}")
+    elif "distill" in raw:
+        raise ConfigError(f"{where}: the 'distill' section is for a student (model.type: parallel_wavenet), "
+                          f"not for model.type {cfg['model']['type']}")
     t = cfg["train"]
     if t["schedule"] not in ("cosine", "exponential", "constant"):
         raise ConfigError(f"{where}: 'train.schedule' must be cosine, exponential or constant, got {t['schedule']!r}")

@@ -17,6 +17,12 @@ valid split); translation recipes (``kind: pairs``) write ``W/sample.txt``
 (``source / reference / output`` for a few valid pairs) and
 ``W/metrics.json`` (BLEU and chrF with their sacrebleu signatures).
 
+Distillation recipes (``kind: parallel_wavenet``) have two configs per preset,
+``teacher_PRESET.yaml`` and ``student_PRESET.yaml``: prepare -> train the
+teacher into ``W/teacher`` -> distill the student into ``W/student`` -> sample
+a held-out utterance with both (``W/sample.wav`` from the student in parallel,
+``W/teacher_sample.wav`` from the teacher's cached loop) -> ``W/metrics.json``.
+
 Re-running a recipe picks up where it stopped.  The recipes folder is found
 at ``$SEQGEN_RECIPES`` or next to the installed ``seqgen`` package.
 """
@@ -100,12 +106,16 @@ def run_recipe(name, preset=None, data=None, workdir=None, max_minutes=None, max
     presets = spec.get("presets") or []
     if preset not in presets:
         raise SeqgenError(f"recipe {name}: no preset '{preset}'; presets: {', '.join(presets)}")
-    cfg_path = spec["folder"] / f"{preset}.yaml"
-    if not cfg_path.is_file():
-        raise SeqgenError(f"recipe {name}: preset file {cfg_path} is missing")
+    stems = ["teacher_" + preset, "student_" + preset] if kind == "parallel_wavenet" else [preset]
+    for stem in stems:
+        if not (spec["folder"] / f"{stem}.yaml").is_file():
+            raise SeqgenError(f"recipe {name}: preset file {spec['folder'] / f'{stem}.yaml'} is missing")
+    cfg_path = spec["folder"] / f"{stems[0]}.yaml"
     work = pathlib.Path(workdir or pathlib.Path("runs") / f"{name}-{preset}")
     work.mkdir(parents=True, exist_ok=True)
     src = _resolve_input(spec, data)
+    if kind == "parallel_wavenet":
+        return _run_parallel_wavenet(spec, preset, work, src, max_minutes, max_steps, overrides)
     if kind == "vocoder":
         return _run_vocoder(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides)
     if kind == "text":
@@ -116,10 +126,7 @@ def run_recipe(name, preset=None, data=None, workdir=None, max_minutes=None, max
 
 
 def _run_vocoder(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides):
-    import numpy as np
-
     from data_prep import vocoder
-    from seqgen import audio as A
     from seqgen import evaluation, sampling
     from seqgen.runs import Run
 
@@ -130,18 +137,8 @@ def _run_vocoder(spec, preset, cfg_path, work, src, max_minutes, max_steps, over
         max_minutes, max_steps, overrides, total)
 
     _stage(3, total, "sample: resynthesize a held-out utterance")
-    from seqgen import data as D
-
     sconf = spec.get("sample") or {}
-    info = D.VocoderData(data_dir)
-    seconds = float(sconf.get("reference_seconds", 2.0))
-    split = "valid" if info.manifest["splits"]["valid"]["num_items"] else "train"
-    ds = D.vocoder_eval_dataset(data_dir, split, window=max(info.hop, int(seconds * info.sample_rate)
-                                                             // info.hop * info.hop), batch_size=1,
-                                discrete=False)
-    _, target, weight = next(iter(ds))
-    ref = target.numpy()[0][: int(weight.numpy()[0].sum())]
-    ref_path = A.save(work / "reference.wav", np.asarray(ref), info.sample_rate)
+    ref_path, split = _reference_clip(data_dir, work / "reference.wav", float(sconf.get("reference_seconds", 2.0)))
     speaker = sconf.get("speaker")
     res = sampling.sample(run_dir, work / "sample.wav", mel_from=ref_path, plot=True, speaker=speaker)
 
@@ -162,17 +159,40 @@ def _run_vocoder(spec, preset, cfg_path, work, src, max_minutes, max_steps, over
     return {"metrics": metrics, "sample": res, "train": summary}
 
 
-def _prepare_and_train(spec, prep_fn, cfg_path, work, src, max_minutes, max_steps, overrides, total):
-    from seqgen import training
-    from seqgen.runs import Run
+def _reference_clip(data_dir, out_wav, seconds):
+    """The first ``seconds`` of the first held-out utterance (train if there is no valid split),
+    written to ``out_wav``; returns ``(path, split)``."""
+    import numpy as np
 
-    data_dir, run_dir = work / "data", work / "run"
+    from seqgen import audio as A
+    from seqgen import data as D
+
+    info = D.VocoderData(data_dir)
+    split = "valid" if info.manifest["splits"]["valid"]["num_items"] else "train"
+    ds = D.vocoder_eval_dataset(data_dir, split, window=max(info.hop, int(seconds * info.sample_rate)
+                                                             // info.hop * info.hop), batch_size=1,
+                                discrete=False)
+    _, target, weight = next(iter(ds))
+    ref = target.numpy()[0][: int(weight.numpy()[0].sum())]
+    return A.save(out_wav, np.asarray(ref), info.sample_rate), split
+
+
+def _prepare(spec, prep_fn, work, src, total):
+    data_dir = work / "data"
     _stage(1, total, f"prepare {src} -> {data_dir}")
     manifest_path = data_dir / "manifest.json"
     if manifest_path.is_file() and json.loads(manifest_path.read_text()).get("source") == str(src):
         print(f"reusing prepared data in {data_dir}", file=sys.stderr)
     else:
         prep_fn(src, data_dir, **dict(spec.get("prepare") or {}))
+    return data_dir
+
+
+def _prepare_and_train(spec, prep_fn, cfg_path, work, src, max_minutes, max_steps, overrides, total):
+    from seqgen import training
+    from seqgen.runs import Run
+
+    data_dir, run_dir = _prepare(spec, prep_fn, work, src, total), work / "run"
     _stage(2, total, f"train {cfg_path} -> {run_dir}")
     resume = Run(run_dir).exists() and bool(Run(run_dir).checkpoints())
     summary = training.train(cfg_path, data_dir, run_dir, max_steps=max_steps, max_minutes=max_minutes,
@@ -250,3 +270,84 @@ def _run_pairs(spec, preset, cfg_path, work, src, max_minutes, max_steps, overri
           f"(BLEU {metrics['bleu']:.1f}, chrF {metrics['chrf']:.1f} on {metrics['num_pairs']} pairs at step {step})\n"
           f"  run      {run_dir}  (seqgen translate --run {run_dir} TEXT)", file=sys.stderr)
     return {"metrics": metrics, "examples": list(zip(pairs, hyps)), "train": summary}
+
+
+def _split_overrides(overrides):
+    """``--set`` items of a two-stage recipe: ``teacher.KEY=V`` / ``student.KEY=V`` go to one
+    stage, ``distill.*`` to the student, anything else to both."""
+    teacher, student = [], []
+    for item in overrides or ():
+        key = item.split("=", 1)[0].strip()
+        if key.startswith("teacher."):
+            teacher.append(item[len("teacher."):].lstrip())
+        elif key.startswith("student."):
+            student.append(item[len("student."):].lstrip())
+        elif key.startswith("distill."):
+            student.append(item)
+        else:
+            teacher.append(item)
+            student.append(item)
+    return teacher, student
+
+
+def _run_parallel_wavenet(spec, preset, work, src, max_minutes, max_steps, overrides):
+    """prepare -> teacher (seqgen train) -> student (seqgen distill) -> parallel vs cached sample -> metrics."""
+    from data_prep import vocoder
+    from seqgen import distillation, evaluation, sampling, training
+    from seqgen.runs import Run
+
+    t0 = time.time()
+    total = 5
+    folder = spec["folder"]
+    teacher_cfg, student_cfg = folder / f"teacher_{preset}.yaml", folder / f"student_{preset}.yaml"
+    t_over, s_over = _split_overrides(overrides)
+    data_dir = _prepare(spec, lambda s, out, **kw: vocoder.prepare(str(s), out, **kw), work, src, total)
+    teacher_dir, student_dir = work / "teacher", work / "student"
+
+    _stage(2, total, f"train the teacher {teacher_cfg} -> {teacher_dir}")
+    resume = Run(teacher_dir).exists() and bool(Run(teacher_dir).checkpoints())
+    t_summary = training.train(teacher_cfg, data_dir, teacher_dir, max_steps=max_steps, max_minutes=max_minutes,
+                               overrides=t_over, resume=resume)
+
+    _stage(3, total, f"distill the student {student_cfg} -> {student_dir}")
+    resume = Run(student_dir).exists() and bool(Run(student_dir).checkpoints())
+    s_summary = distillation.distill(student_cfg, teacher_dir, data_dir, student_dir, max_steps=max_steps,
+                                     max_minutes=max_minutes, overrides=s_over, resume=resume)
+
+    _stage(4, total, "sample a held-out utterance: student (parallel) and teacher (cached)")
+    sconf = spec.get("sample") or {}
+    ref_path, split = _reference_clip(data_dir, work / "reference.wav", float(sconf.get("reference_seconds", 2.0)))
+    student_res = sampling.sample(student_dir, work / "sample.wav", mel_from=ref_path, method="parallel", plot=True)
+    teacher_res = sampling.sample(teacher_dir, work / "teacher_sample.wav", mel_from=ref_path, method="cached")
+
+    _stage(5, total, "evaluate: teacher NLL on the valid split; distillation health of the final student")
+    teacher, t_step, _ = Run(teacher_dir).load_model(use_ema=True, compile=False)
+    tcfg = Run(teacher_dir).config()
+    teacher_nll = evaluation.vocoder_nll(teacher, data_dir, split, tcfg["data"]["valid_window"],
+                                         tcfg["data"]["valid_batch_size"], max_windows=16)
+    health = {}
+    for line in (student_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if "valid_kl" in rec:
+            health = rec
+    metrics = {
+        "teacher": {"step": int(t_step), "valid_nll_bits_per_sample": teacher_nll["nll_bits_per_sample"],
+                    "num_samples": teacher_nll["num_samples"], "split": split,
+                    "cached_samples_per_sec": teacher_res["samples_per_sec"]},
+        "student": {"step": int(student_res["step"]), **{k: v for k, v in health.items() if k.startswith("valid_")},
+                    "parallel_samples_per_sec": student_res["samples_per_sec"]},
+        "speedup_parallel_vs_cached": student_res["samples_per_sec"] / max(teacher_res["samples_per_sec"], 1e-9),
+        "minutes": (time.time() - t0) / 60,
+    }
+    (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    kl = health.get("valid_kl")
+    print(f"\nrecipe {spec['name']} ({preset}) done in {(time.time() - t0) / 60:.1f} min:\n"
+          f"  student sample  {work / 'sample.wav'} ({student_res['samples_per_sec']:.0f} samples/s, parallel)\n"
+          f"  teacher sample  {work / 'teacher_sample.wav'} ({teacher_res['samples_per_sec']:.0f} samples/s, cached)\n"
+          f"  plot            {work / 'sample.png'}\n"
+          f"  metrics         {work / 'metrics.json'}"
+          + (f"  (held-out KL {kl:.3f} nats/sample; teacher NLL of student "
+             f"{health['valid_teacher_nll_student']:.3f} vs real {health['valid_teacher_nll_real']:.3f})"
+             if kl is not None else "") + "\n"
+          f"  runs            {teacher_dir}, {student_dir}  (tensorboard --logdir {work})", file=sys.stderr)
+    return {"metrics": metrics, "teacher": t_summary, "student": s_summary}

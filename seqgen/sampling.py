@@ -5,7 +5,9 @@ its log-mel is computed with the run's feature parameters and normalized
 with the run's statistics, i.e. resynthesis), ``--mel FILE.npy`` (raw log-mel
 frames ``[frames, n_mels]`` as made by :func:`seqgen.audio.log_mel`, or
 ``[n_mels, frames]``), or nothing with ``--seconds S`` for an unconditional
-model.
+model.  ``--method parallel`` samples a Parallel WaveNet student run (made by
+``seqgen distill``) in one parallel pass per flow; cached and naive are the
+WaveNet methods.
 """
 from __future__ import annotations
 
@@ -81,16 +83,38 @@ def conditioning_from(run_info: dict, mel_from=None, mel_npy=None):
     return ((mel - mean) / std).astype(np.float32), reference
 
 
+def _check_method(run_dir, model_type, method):
+    """One-line errors for a method the run's model cannot sample with."""
+    from seqgen.models.registry import STUDENT_TYPES
+
+    student = model_type in STUDENT_TYPES
+    if method == "parallel" and not student:
+        raise SeqgenError(f"--method parallel needs a Parallel WaveNet student run (made by `seqgen distill`); "
+                          f"{run_dir} is a {model_type} run: use --method cached or naive")
+    if student and method != "parallel":
+        raise SeqgenError(f"{run_dir} is a Parallel WaveNet student: it samples with --method parallel, "
+                          f"not {method}")
+
+
 def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, temperature=None, seed=None,
-           speaker=None, plot=False, chunk_size=None, quiet=False) -> dict:
+           speaker=None, plot=False, chunk_size=None, quiet=False, threads=None) -> dict:
+    """Generate ``out`` from a run.  ``threads``: TensorFlow intra-op threads (None: leave
+    as is; ``"auto"``: 1 for cached/naive, all cores for parallel)."""
     from data_prep.common import progress
     from seqgen import audio as A
+    from seqgen.models.registry import STUDENT_TYPES
 
     run = Run(run_dir)
     info = run.info()
     cfg = run.config()
     scfg = cfg.get("sample", {})
-    method = method or scfg.get("method", "cached")
+    model_type = info.get("model_type", "wavenet")
+    default_method = "parallel" if model_type in STUDENT_TYPES else "cached"
+    method = method or scfg.get("method", default_method)
+    _check_method(run_dir, model_type, method)
+    if threads == "auto":  # one sequence: one thread for the sequential loop, all cores for convolutions
+        threads = 0 if method == "parallel" else 1
+    configure_threads(threads)
     temperature = float(scfg.get("temperature", 1.0) if temperature is None else temperature)
     seed = int(scfg.get("seed", 0) if seed is None else seed)
     chunk_size = int(chunk_size or scfg.get("chunk_size", 4096))

@@ -174,7 +174,14 @@ def _copy_state(dst_model, src_model):
 
 
 class TrainLoop:
-    """Everything a training run does around ``model.fit``."""
+    """Everything a training run does around ``model.fit``.
+
+    Subclasses (:class:`seqgen.distillation.DistillLoop`) change what is built and
+    logged through the hooks below; the defaults are what `seqgen train` does.
+    """
+
+    command = "train"        # the CLI command, in log lines
+    log_keys = ()            # extra per-batch values of the fit logs, averaged per log window
 
     def __init__(self, config_path, data_dir, out_dir, max_steps=None, max_minutes=None, overrides=(),
                  resume=False, quiet=False):
@@ -207,6 +214,37 @@ class TrainLoop:
                 raise ConfigError("--data DATA is needed (a folder made by `seqgen prepare`)")
         t = self.cfg["train"]
         self.max_steps = int(max_steps) if max_steps is not None else int(t["steps"])
+        self._check_model_type(self.cfg["model"]["type"])
+
+    # ------------------------------------------------------------------ hooks
+    def _check_model_type(self, model_type):
+        from seqgen.models.registry import STUDENT_TYPES
+
+        if model_type in STUDENT_TYPES:
+            raise ConfigError(f"model.type {model_type} is a student: train it from a teacher run with "
+                              f"`seqgen distill CONFIG --teacher RUN --data DATA --out RUN2`")
+
+    def _extra_info(self) -> dict:
+        """More entries for run.json."""
+        return {}
+
+    def _setup_model(self, model) -> None:
+        """Called with the model built or resumed, before training."""
+
+    def batch_loss(self, logs) -> float:
+        return float(logs.get("loss", float("nan"))) if logs else float("nan")
+
+    def loss_fields(self, loss) -> dict:
+        """What a log window records about its mean loss (metrics.jsonl and TensorBoard train/*)."""
+        return {f"bits_per_{self.unit}": loss / LN2}
+
+    def describe_loss(self, loss) -> str:
+        return f"{loss:.4f} nats = {loss / LN2:.3f} bits/{self.unit}"
+
+    def curves_png(self, metrics_path, png_path):
+        from seqgen import plots
+
+        return plots.loss_curves_png(metrics_path, png_path)
 
     # ------------------------------------------------------------------ setup
     def _build(self):
@@ -228,9 +266,11 @@ class TrainLoop:
             model.compile(optimizer=make_optimizer(self.cfg["train"]),
                           jit_compile=bool(self.cfg["train"]["jit_compile"]))
             step = 0
-            info = {"model_type": model_type, "data": self.data_info, "seqgen_version": _version()}
+            info = {"model_type": model_type, "data": self.data_info, "seqgen_version": _version(),
+                    **self._extra_info()}
             self.run.write_info(info)
             C.dump(self.cfg, self.run.path / "config.yaml")
+        self._setup_model(model)
         self.model, self.step0 = model, step
         if hasattr(model, "summary_text"):  # layers, receptive field, parameters
             sr = self.data_info.get("sample_rate")
@@ -275,7 +315,7 @@ class TrainLoop:
 
     def _log(self, msg):
         if not self.quiet:
-            print(f"seqgen train: {msg}", file=sys.stderr)
+            print(f"seqgen {self.command}: {msg}", file=sys.stderr)
 
 
 def _version():
@@ -297,6 +337,7 @@ def _make_callback_class():
             self.step = loop.step0
             self.last_ckpt = loop.step0
             self.window_losses = []
+            self.window_extra = {}
             self.t_window = time.time()
             self.deadline = loop.t0 + 60 * loop.max_minutes if loop.max_minutes else None
             self.summary = {}
@@ -347,7 +388,11 @@ def _make_callback_class():
 
         # -- keras hooks
         def on_train_batch_end(self, batch, logs=None):
-            loss = float(logs.get("loss", float("nan"))) if logs else float("nan")
+            loss = self.loop.batch_loss(logs)
+            # Keras reports metrics as means since the start of the epoch (here:
+            # the whole run); reset them so every logged value is this batch's
+            extra = {k: float(logs[k]) for k in self.loop.log_keys if logs and k in logs}
+            self.model.reset_metrics()
             self.step += 1
             self.bar.update(1)
             if not np.isfinite(loss):
@@ -361,6 +406,8 @@ def _make_callback_class():
                 return
             self.last_loss = loss
             self.window_losses.append(loss)
+            for key, value in extra.items():
+                self.window_extra.setdefault(key, []).append(value)
             if self.step % int(self.t["log_every"]) == 0:
                 self._log_window()
             if self.step % int(self.t["checkpoint_every"]) == 0:
@@ -380,18 +427,21 @@ def _make_callback_class():
             now = time.time()
             loss = float(np.mean(self.window_losses))
             sps = len(self.window_losses) / max(now - self.t_window, 1e-9)
-            unit = self.loop.unit
-            rec = {"step": self.step, "loss": loss, f"bits_per_{unit}": loss / LN2, "lr": self._lr(),
+            fields = self.loop.loss_fields(loss)
+            extra = {k: float(np.mean(v)) for k, v in self.window_extra.items() if v}
+            rec = {"step": self.step, "loss": loss, **fields, **extra, "lr": self._lr(),
                    "steps_per_sec": sps, "time": now - self.loop.t0}
             self._write(rec)
             tf = tensorflow()
             with self.loop.writer.as_default(step=self.step):
                 tf.summary.scalar("train/loss_nats", loss)
-                tf.summary.scalar(f"train/bits_per_{unit}", loss / LN2)
+                for key, value in {**fields, **extra}.items():
+                    tf.summary.scalar(f"train/{key}", value)
                 tf.summary.scalar("train/learning_rate", rec["lr"])
                 tf.summary.scalar("train/steps_per_sec", sps)
             self.bar.set_postfix(loss=f"{loss:.3f}", bits=f"{loss / LN2:.3f}", refresh=False)
             self.window_losses = []
+            self.window_extra = {}
             self.t_window = now
 
         def _valid_nll(self):
@@ -413,6 +463,9 @@ def _make_callback_class():
             return res["nll_bits_per_sample"], res["num_samples"]
 
         def _validate(self):
+            health_check = getattr(self.loop, "health_check", None)
+            if health_check is not None:  # a subclass's own validation (distillation)
+                return health_check(self)
             unit = self.loop.unit
             try:
                 bits, count = self._valid_nll()
@@ -474,16 +527,14 @@ def _make_callback_class():
             self.bar.close()
             self.loop.writer.flush()
             try:
-                from seqgen import plots
-
-                plots.loss_curves_png(self.metrics_path, self.loop.run.path / "loss.png")
+                self.loop.curves_png(self.metrics_path, self.loop.run.path / "loss.png")
             except Exception as e:
                 self.loop._log(f"loss.png skipped ({e})")
             self.summary.update({"step": self.step, "last_loss": self.last_loss, "stopped_by": why,
                                  "minutes": (time.time() - self.loop.t0) / 60})
             unit = self.loop.unit
             self.loop._log(f"stopped at step {self.step} ({why}); "
-                           f"last loss {self.last_loss:.4f} nats = {self.last_loss / LN2:.3f} bits/{unit}"
+                           f"last loss {self.loop.describe_loss(self.last_loss)}"
                            + (f"; valid {self.summary[f'valid_bits_per_{unit}']:.3f} bits/{unit}"
                               if f"valid_bits_per_{unit}" in self.summary else ""))
 

@@ -43,6 +43,11 @@ def test_overrides(tmp_path):
     cfg = C.load(p, ["train.steps=25", "data.window=1024", "model.num_stacks=1", "train.ema=0.999"])
     assert cfg["train"]["steps"] == 25 and cfg["data"]["window"] == 1024
     assert cfg["model"]["num_stacks"] == 1 and cfg["train"]["ema"] == 0.999
+    # YAML 1.1 reads 3e-4 (no dot) as a string: floats accept it, in files and --set
+    cfg = C.load(write(tmp_path, "train: {learning_rate: 5e-4}\n"), ["train.ema=1e-3"])
+    assert cfg["train"]["learning_rate"] == 5e-4 and cfg["train"]["ema"] == 1e-3
+    with pytest.raises(ConfigError, match="train.learning_rate"):
+        C.load(p, ["train.learning_rate=fast"])
     with pytest.raises(ConfigError, match="train.stepz"):
         C.load(p, ["train.stepz=3"])
     with pytest.raises(ConfigError, match="key=value"):

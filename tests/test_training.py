@@ -89,3 +89,18 @@ def test_bad_data_dir_is_one_line(tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip().splitlines()[-1].startswith("seqgen: error:")
     assert "seqgen prepare" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_logged_loss_is_per_window_not_a_running_mean(espeak_vocoder_data, tmp_path):
+    # learning rate 0: the model never changes, so every batch loss is an
+    # independent draw around one value.  A running mean (what Keras reports
+    # within an epoch) would change by ~1/step between logs; per-step values
+    # keep their spread.
+    run = tmp_path / "run"
+    run_cli("train", TINY, "--data", espeak_vocoder_data, "--out", run, "--max-steps", "40",
+            "--set", "train.learning_rate=0", "--set", "train.log_every=1", "--set", "train.valid_every=0",
+            "--set", "train.checkpoint_every=1000")
+    losses = np.array([r["loss"] for r in _steps(run)])
+    assert len(losses) == 40
+    early, late = np.abs(np.diff(losses[:11])).mean(), np.abs(np.diff(losses[-11:])).mean()
+    assert late > 0.3 * early > 0

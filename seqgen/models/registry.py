@@ -18,7 +18,12 @@ MODELS = {
     "transformer": ("seqgen.models.transformer", "TransformerDecoder", "text", {}),
     "bytenet_lm": ("seqgen.models.bytenet", "ByteNet", "text", {}),
     "bytenet": ("seqgen.models.bytenet", "ByteNet", "pairs", {}),
+    "parallel_wavenet": ("seqgen.models.parallel_wavenet", "ParallelWaveNet", "vocoder",
+                         {"speaker_conditioning": False}),
 }
+
+# Students are trained by distillation from a teacher run (`seqgen distill`), not by `seqgen train`.
+STUDENT_TYPES = {"parallel_wavenet"}
 
 # The vocabulary comes from the data's tokenizer (bytes: 259 ids, PAD/BOS/EOS = 256/257/258).
 _TOKEN_IDS = {"vocab_size", "pad_id", "bos_id", "eos_id"}
@@ -27,14 +32,16 @@ _TOKEN_IDS = {"vocab_size", "pad_id", "bos_id", "eos_id"}
 _FROM_DATA = {"wavenet": {"cond_channels", "hop_length", "num_speakers"},
               "transformer": _TOKEN_IDS,
               "bytenet_lm": _TOKEN_IDS | {"encoder"},
-              "bytenet": _TOKEN_IDS | {"encoder"}}
+              "bytenet": _TOKEN_IDS | {"encoder"},
+              "parallel_wavenet": {"cond_channels", "hop_length", "num_speakers"}}
 
 
 def import_all() -> None:
     """Import every model module (registers their classes for `.keras` loading)."""
     import seqgen.distributions  # noqa: F401
 
-    for module in ("seqgen.models.wavenet", "seqgen.models.transformer", "seqgen.models.bytenet"):
+    for module in ("seqgen.models.wavenet", "seqgen.models.transformer", "seqgen.models.bytenet",
+                   "seqgen.models.parallel_wavenet"):
         importlib.import_module(module)
 
 
@@ -104,6 +111,14 @@ def build_model(model_cfg: dict, data_info: dict):
         if dist.get("type", "categorical") == "categorical":
             dist.setdefault("num_classes", 2 ** int(data_info.get("mu_law_bits", 8)))
         kwargs["distribution"] = dist
+    elif model_type == "parallel_wavenet":
+        # the student is always mel-conditioned (it is a vocoder distilled from a vocoder)
+        kwargs["hop_length"] = int(data_info["hop_length"])
+        kwargs["cond_channels"] = int(data_info["n_mels"])
+        speakers = data_info.get("speakers") or []
+        kwargs["num_speakers"] = len(speakers) if model_cfg.get("speaker_conditioning") else 0
+        if model_cfg.get("speaker_conditioning") and len(speakers) < 2:
+            raise ConfigError(f"model.speaker_conditioning is on, but the data has {len(speakers)} speaker(s)")
     elif data_kind(model_type) in ("text", "pairs"):
         from seqgen.text import get_tokenizer
 
