@@ -48,6 +48,8 @@ __all__ = ["Preset", "PRESETS", "register_preset", "run_bench", "wavenet_flops",
            "bytenet_flops", "environment", "markdown_table", "add_bench", "ADDERS", "AUDIO_RATES"]
 
 AUDIO_RATES = (16000, 22050, 24000)
+#: generation methods: WaveNet / text decoders (cached, naive) and the Parallel WaveNet student (parallel)
+METHODS = ("cached", "naive", "parallel")
 
 
 # =============================================================== FLOP counting
@@ -94,6 +96,23 @@ def wavenet_flops(model, method="cached"):
     if method == "naive":
         return model.receptive_field * pos + up
     return pos + up
+
+
+def student_flops(model):
+    """FLOP per generated sample (one row) of a Parallel WaveNet student
+    (:class:`~seqgen.models.parallel_wavenet.ParallelWaveNet`): every flow is a
+    WaveNet position over its noise (input ``2*R``, per layer as in
+    :func:`wavenet_flops`, head ``2*S*S + 2*S*2``), all flows per sample, plus
+    the mel upsampler (shared by the flows) per sample."""
+    r, g, s, k, c = (model.residual_channels, model.gate_channels, model.skip_channels, model.kernel_size,
+                     model.cond_channels)
+    total = 0
+    for flow in model.flows:
+        total += 2 * r
+        for block in flow.blocks:
+            total += 2 * k * r * g + 2 * c * g + 2 * (g // 2) * ((r if block.residual_output else 0) + s)
+        total += 2 * s * s + 2 * s * 2
+    return total + (_upsampler_flops_per_sample(model) if c else 0.0)
 
 
 def _transformer_position_flops(model):
@@ -260,6 +279,41 @@ register_preset(Preset("transformer-byte", "text",
 register_preset(Preset("bytenet-byte", "text", "ByteNet LM, d_model 256, dilations 1..16 x 3, k=3",
                        _bytenet_builder(d_model=256, dilations=(1, 2, 4, 8, 16), num_sets=3, kernel_size=3),
                        _token_call, _bytenet_flops, 1024, 32))
+def _student_builder(**kw):
+    def build():
+        from seqgen.models.parallel_wavenet import ParallelWaveNet
+
+        return ParallelWaveNet(**kw)
+    return build
+
+
+def _student_call(model, method, batch, steps):
+    frames = -(-int(steps) // model.hop_length)
+    mel = np.random.default_rng(0).standard_normal((batch, frames, model.cond_channels)).astype(np.float32)
+
+    def call():
+        return model.generate(num_samples=int(steps), mel=mel, batch_size=batch, seed=0)
+    return call
+
+
+def _student_flops(model, method, steps):
+    return student_flops(model)
+
+
+def _student_preset(name, description, steps, hidden=False, **kw):
+    return register_preset(Preset(name, "audio", description, _student_builder(**kw), _student_call,
+                                  _student_flops, steps, 0, methods=("parallel",), hidden=hidden))
+
+
+_student_preset("student-paper",
+                "Parallel WaveNet IAF student: 4 flows of 10/10/10/30 layers, k=2, width 64 (gate 128, skip 64), "
+                "80-band mel hop 256", 16000,
+                flow_layers=[10, 10, 10, 30], layers_per_cycle=10, kernel_size=2, residual_channels=64,
+                gate_channels=128, skip_channels=64, cond_channels=80, hop_length=256)
+# FOR TESTS ONLY: a student small enough for a smoke run in seconds (hidden from --help).
+_student_preset("test-tiny-student", "FOR TESTS ONLY: 2 flows of 2 layers, width 8, 4-band mel hop 4", 512,
+                hidden=True, flow_layers=[2, 2], layers_per_cycle=2, kernel_size=2, residual_channels=8,
+                gate_channels=16, skip_channels=8, cond_channels=4, hop_length=4)
 # FOR TESTS ONLY: a WaveNet small enough for a smoke run in seconds (hidden from --help).
 _audio_preset("test-tiny",
               "FOR TESTS ONLY: WaveNet 1x4, residual 8, gate 16, skip 8, 16 classes, 4-band mel hop 4", 512, 16,
@@ -362,6 +416,14 @@ def _measure(call, repeats):
     return first, times
 
 
+def _sequential_steps(model, method, steps):
+    """Layers run one after another to generate ``steps`` samples/tokens (one row)."""
+    if method == "parallel":
+        return int(model.sequential_steps)                 # whatever the length
+    layers = getattr(model, "num_layers", None) or len(getattr(model, "decoder_blocks", [])) or 1
+    return int(steps) * int(layers)
+
+
 def _record(preset, model, method, batch, steps, repeats, ceilings, env):
     rss0 = _maxrss_mb()
     call = preset.make_call(model, method, batch, steps)
@@ -377,8 +439,10 @@ def _record(preset, model, method, batch, steps, repeats, ceilings, env):
         "preset": preset.name, "kind": preset.kind, "method": method, "batch": int(batch),
         f"{unit}_per_sec": rate, f"{unit}_per_sec_per_sequence": rate / batch,
         f"timed_{unit}": int(steps),
-        "timed_note": ("naive: timed on a short prefix, reported per step" if method == "naive"
-                       else "cached: the full length"),
+        "timed_note": {"naive": "naive: timed on a short prefix, reported per step",
+                       "cached": "cached: the full length, one position per step",
+                       "parallel": "parallel: the full length in one pass per flow"}[method],
+        "sequential_steps": _sequential_steps(model, method, steps),
         "repeats": int(repeats), "run_seconds_median": med, "run_seconds": times,
         "first_call_seconds": first, "compile_seconds": max(0.0, first - med),
         "flops_per_sample": flops, "model_flops_per_sample": model_flops, "achieved_gflops": gflops,
@@ -449,8 +513,8 @@ def run_bench(presets, methods=("cached", "naive"), batches=(1,), seconds=None, 
     if not chosen:
         raise SeqgenError("no preset to benchmark")
     for m in methods:
-        if m not in ("cached", "naive"):
-            raise SeqgenError(f"unknown method '{m}' (cached, naive)")
+        if m not in METHODS:
+            raise SeqgenError(f"unknown method '{m}' ({', '.join(METHODS)})")
     if any(b < 1 for b in batches) or int(repeats) < 1:
         raise SeqgenError("batches and repeats must be >= 1")
 
@@ -489,16 +553,42 @@ def run_bench(presets, methods=("cached", "naive"), batches=(1,), seconds=None, 
     return result
 
 
+def threads_label(rec):
+    """The intra-op thread setting of a record: ``1``, ``all`` (0 = the backend's default) or ``?``."""
+    t = rec.get("environment", {}).get("threads_requested")
+    return "?" if t is None else ("all" if int(t) == 0 else str(t))
+
+
+def merge(paths):
+    """Records of several ``--json`` files in one result (e.g. runs with different thread settings)."""
+    from seqgen.errors import SeqgenError
+
+    records, ceilings = [], None
+    for path in paths:
+        try:
+            data = json.loads(pathlib.Path(path).read_text())
+            records.extend(data["records"])
+            ceilings = ceilings or data.get("ceilings")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SeqgenError(f"{path}: not a `seqgen bench --json` file ({e})") from None
+    return {"environment": records[0]["environment"] if records else {}, "ceilings": ceilings,
+            "records": records, "merged_from": [str(p) for p in paths]}
+
+
 def markdown_table(records):
     """The results table of bench/README.md (one row per record)."""
-    lines = ["| preset | method | batch | samples or tokens/s | x real time @16k / 22.05k / 24k | GFLOP/s "
-             "| % matvec ceiling | % matmul ceiling | compile s | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| preset | method | batch | threads | samples or tokens/s | x real time @16k / 22.05k / 24k "
+             "| sequential steps | GFLOP/s | % matvec ceiling | % matmul ceiling | compile s | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         rate = r.get("samples_per_sec", r.get("tokens_per_sec"))
         rtf = (" / ".join(f"{r['realtime_factor'][str(sr)]:.3g}" for sr in AUDIO_RATES)
                if r["kind"] == "audio" else "-")
-        lines.append(f"| {r['preset']} | {r['method']} | {r['batch']} | {rate:.1f} | {rtf} | "
+        steps = r.get("timed_samples", r.get("timed_tokens"))
+        seq = r.get("sequential_steps")
+        seq = "-" if seq is None else f"{seq:,} for {steps:,}"
+        lines.append(f"| {r['preset']} | {r['method']} | {r['batch']} | {threads_label(r)} | {rate:.1f} | {rtf} | "
+                     f"{seq} | "
                      f"{r['achieved_gflops']:.2f} | {100 * r['fraction_of_matvec_ceiling']:.1f} | "
                      f"{100 * r['fraction_of_matmul_ceiling']:.1f} | {r['compile_seconds']:.1f} | "
                      f"{r['peak_rss_mb']:.0f} |")
@@ -514,9 +604,10 @@ def plot(records, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['preset']}\n{r['method']} b={r['batch']}" for r in records]
+    labels = [f"{r['preset']}\n{r['method']} b={r['batch']} t={threads_label(r)}" for r in records]
     rates = [r.get("samples_per_sec", r.get("tokens_per_sec")) for r in records]
-    colors = ["tab:blue" if r["method"] == "cached" else "tab:orange" for r in records]
+    palette = {"cached": "tab:blue", "naive": "tab:orange", "parallel": "tab:green"}
+    colors = [palette.get(r["method"], "tab:gray") for r in records]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(records) + 2), 4.8))
     bars = ax.bar(range(len(records)), rates, color=colors)
     ax.set_yscale("log")
@@ -531,7 +622,7 @@ def plot(records, path):
     ax.margins(y=0.2)
     from matplotlib.patches import Patch
 
-    ax.legend(handles=[Patch(color="tab:blue", label="cached"), Patch(color="tab:orange", label="naive")],
+    ax.legend(handles=[Patch(color=c, label=m) for m, c in palette.items()],
               fontsize=7, loc="upper right")
     fig.text(0.01, 0.01, "labels: fraction of the matrix-vector (mv) / matrix-matrix (mm) GFLOP/s ceilings",
              fontsize=6)
@@ -548,6 +639,14 @@ def _cmd_bench(a):
     from seqgen import sampling
 
     # Must come before TensorFlow runs any op: the setting is fixed for the process.
+    if a.merge:
+        res = merge(a.merge)
+        if a.json:
+            pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
+        if a.plot:
+            plot(res["records"], a.plot)
+        print(markdown_table(res["records"]))
+        return 0
     sampling.configure_threads(a.threads)
     res = run_bench(a.presets, a.methods, a.batches, seconds=a.seconds, tokens=a.tokens, repeats=a.repeats,
                     json_path=a.json, plot_path=a.plot, run=a.run, naive_steps=a.naive_steps,
@@ -572,7 +671,9 @@ def add_bench(sub):
                                    "ceilings measured in the same run. Presets: " + ", ".join(visible) +
                                    ". See bench/README.md.")
     p.add_argument("--presets", default=",".join(visible), help="comma-separated presets (default: all)")
-    p.add_argument("--methods", default="cached,naive", help="comma-separated: cached, naive")
+    p.add_argument("--methods", default="cached,naive,parallel",
+                   help="comma-separated: cached, naive (WaveNet, text), parallel (student); a preset runs "
+                        "the ones it has")
     p.add_argument("--batches", type=int_list, default=[1], help="comma-separated batch sizes (default 1)")
     p.add_argument("--seconds", type=pos_float, default=None,
                    help="audio per timed cached run, at 16 kHz (default 1)")
@@ -586,6 +687,9 @@ def add_bench(sub):
     p.add_argument("--threads", type=int, default=1,
                    help="TensorFlow intra-op threads, set before TensorFlow starts and kept for the whole "
                         "run (default 1: fastest for batch 1 on a CPU; 0 = TensorFlow's default)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="FILE.json",
+                   help="run nothing: combine the records of earlier --json files into one --json/--plot/table "
+                        "(e.g. runs with different --threads)")
     p.set_defaults(func=_cmd_bench)
 
 

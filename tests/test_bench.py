@@ -104,7 +104,42 @@ def test_cli_json(tmp_path, capsys):
     assert recs[0]["timed_samples"] == 256 and recs[0]["samples_per_sec"] > 0
     assert recs[0]["environment"]["threads_requested"] == 1
     printed = capsys.readouterr().out
-    assert "test-tiny" in printed and "| test-tiny | cached | 1 |" in printed
+    assert "test-tiny" in printed and "| test-tiny | cached | 1 | 1 |" in printed
+
+
+def test_student_parallel_record_and_merge(tmp_path, capsys):
+    """The student preset times its parallel pass; its sequential steps do not grow with the
+    length (the cached loop's do); --merge combines files into one table and chart."""
+    ceil = {"matvec_gflops": 1.0, "matmul_gflops": 1.0}
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    res = bench.run_bench("test-tiny-student,test-tiny", ["parallel", "cached"], [1], repeats=1, json_path=a,
+                          ceilings=ceil, log=lambda s: None)
+    recs = {r["method"]: r for r in res["records"]}
+    assert set(recs) == {"parallel", "cached"}      # each preset runs only the methods it has
+    par = recs["parallel"]
+    assert par["preset"] == "test-tiny-student" and par["samples_per_sec"] > 0
+    assert par["sequential_steps"] == 4                               # 2 flows x 2 layers
+    assert recs["cached"]["sequential_steps"] == 512 * 4              # every sample through 4 layers
+    longer = bench.run_bench("test-tiny-student", ["parallel"], [1], seconds=0.128, repeats=1, json_path=b,
+                             ceilings=ceil, log=lambda s: None)["records"][0]
+    assert longer["timed_samples"] == 2048 and longer["sequential_steps"] == 4
+    # FLOP per sample: 2 flows, each input 2*8 + 2 layers (2*2*8*16 + 2*4*16 + 2*8*(8 or 0 + 8)) + head 2*8*8 + 2*8*2
+    # plus the upsampler; the flows' part is checked exactly
+    from seqgen.models.parallel_wavenet import ParallelWaveNet  # noqa: F401
+    model = bench.PRESETS["test-tiny-student"].build()
+    flows = 2 * (16 + (512 + 128 + 256) + (512 + 128 + 128) + 128 + 32)
+    assert bench.student_flops(model) == pytest.approx(flows + bench._upsampler_flops_per_sample(model))
+    out, png = tmp_path / "m.json", tmp_path / "m.png"
+    p = _parser().parse_args(["bench", "--merge", str(a), str(b), "--json", str(out), "--plot", str(png)])
+    assert p.func(p) == 0
+    merged = json.loads(out.read_text())
+    assert len(merged["records"]) == 3 and merged["merged_from"] == [str(a), str(b)]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| test-tiny-student | parallel | 1 | ? |" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text("{}")
+    p = _parser().parse_args(["bench", "--merge", str(tmp_path / "bad.json")])
+    with pytest.raises(SeqgenError, match="bad.json"):
+        p.func(p)
 
 
 def test_cli_help_hides_test_preset_and_bad_input(capsys):
