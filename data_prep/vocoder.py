@@ -194,9 +194,11 @@ def _detect_rate(items) -> int:
 
     for it in items:
         try:
-            return A.info(it["path"])[0]
+            rate = A.info(it["path"])[0]
         except Exception:
             continue
+        if A.MIN_FILE_RATE <= rate <= A.MAX_FILE_RATE:  # not a corrupt header's claim
+            return rate
     return 22050
 
 

@@ -49,6 +49,10 @@ _DEFAULTS = {
 
 LOG_FLOOR = 1e-5
 
+# Sample rates a file header may claim before it is called corrupt when the audio
+# must be resampled (a header saying 1 Hz would otherwise be upsampled 22050x).
+MIN_FILE_RATE, MAX_FILE_RATE = 1000, 768000
+
 
 @dataclasses.dataclass(frozen=True)
 class FeatureParams:
@@ -64,7 +68,10 @@ class FeatureParams:
 
     @classmethod
     def for_rate(cls, sample_rate: int, n_mels: int = 80) -> "FeatureParams":
-        sample_rate = int(sample_rate)
+        try:
+            sample_rate = int(sample_rate)
+        except (TypeError, ValueError, OverflowError):
+            raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}") from None
         if sample_rate <= 0:
             raise AudioError(f"sample rate must be positive, got {sample_rate}")
         if sample_rate in _DEFAULTS:
@@ -85,6 +92,14 @@ class FeatureParams:
         unknown = set(d) - fields
         if unknown:
             raise DataError(f"unknown feature parameter(s) {sorted(unknown)}; expected {sorted(fields)}")
+        missing = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING} - set(d)
+        if missing:
+            raise DataError(f"missing feature parameter(s) {sorted(missing)}")
+        for f in dataclasses.fields(cls):
+            want = (int,) if f.type in ("int", int) else (int, float)
+            if f.name in d and (isinstance(d[f.name], bool) or not isinstance(d[f.name], want)
+                                or not d[f.name] == d[f.name]):
+                raise DataError(f"feature parameter '{f.name}' must be {f.type}, got {d[f.name]!r}")
         return cls(**d)
 
 
@@ -127,6 +142,8 @@ def load(path, sample_rate: int | None = None) -> np.ndarray:
     if not np.all(np.isfinite(audio)):
         raise _audio_error(path, "NaN or Inf samples")
     if sample_rate is not None and int(sample_rate) != int(sr):
+        if not MIN_FILE_RATE <= sr <= MAX_FILE_RATE:
+            raise _audio_error(path, f"implausible sample rate {sr} Hz in the header (corrupt?)")
         audio = resample(audio, sr, sample_rate)
     return np.ascontiguousarray(audio, dtype=np.float32)
 
@@ -165,22 +182,26 @@ def mu_law_encode(x, bits: int = 8) -> np.ndarray:
 
     Exactly ``librosa.mu_compress(x, mu=2**bits - 1, quantize=True)`` shifted
     by ``2**(bits-1)`` to non-negative classes.  Values outside [-1, 1] are
-    clipped first.
+    clipped first (so +-Inf gives the extreme classes) and NaN gives the
+    class of silence (0.0), ``2**(bits-1)``, as :func:`seqgen.mu_law.encode`.
     """
     import librosa
 
     mu = 2 ** bits - 1
-    x = np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0)
+    x = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0), -1.0, 1.0)
     q = librosa.mu_compress(x, mu=mu, quantize=True)
     return (q + 2 ** (bits - 1)).astype(np.int32)
 
 
 def mu_law_decode(q, bits: int = 8) -> np.ndarray:
-    """Int classes in [0, 2**bits) -> float32 audio (librosa.mu_expand)."""
+    """Int classes in [0, 2**bits) -> float32 audio (librosa.mu_expand).
+
+    Classes outside the range are clipped to it, as :func:`seqgen.mu_law.decode`.
+    """
     import librosa
 
     mu = 2 ** bits - 1
-    q = np.asarray(q).astype(np.int64) - 2 ** (bits - 1)
+    q = np.clip(np.asarray(q).astype(np.int64), 0, mu) - 2 ** (bits - 1)
     return librosa.mu_expand(q, mu=mu, quantize=True).astype(np.float32)
 
 
@@ -192,10 +213,15 @@ def num_frames(num_samples: int, params: FeatureParams) -> int:
 
 
 def log_mel(audio: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """Log-mel frames [n // hop, n_mels] (float32), aligned as documented above."""
+    """Log-mel frames [n // hop, n_mels] (float32), aligned as documented above.
+
+    Raises :class:`AudioError` for NaN or Inf samples.
+    """
     import librosa
 
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if not np.all(np.isfinite(audio)):
+        raise AudioError(f"log_mel: {int(np.sum(~np.isfinite(audio)))} NaN or Inf sample(s) in the audio")
     frames = num_frames(len(audio), params)
     if frames == 0:
         return np.zeros((0, params.n_mels), np.float32)

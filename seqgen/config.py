@@ -76,7 +76,7 @@ _TYPES = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
 
 
 def _suggest(key: str, options) -> str:
-    close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(key), [str(o) for o in options], n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -126,6 +126,11 @@ def validate(raw: dict, where: str = "config") -> dict:
     model = raw.get("model") or {}
     if not isinstance(model, dict):
         raise ConfigError(f"{where}: 'model' must be a mapping")
+    for key in model:  # the model registry looks keys and the type up by name
+        if not isinstance(key, str):
+            raise ConfigError(f"{where}: unknown key 'model.{key}' (keys are names)")
+    if not isinstance(model.get("type", "wavenet"), str):
+        raise ConfigError(f"{where}: 'model.type' must be str, got {model['type']!r}")
     from seqgen.models.registry import check_model_config
 
     cfg["model"] = check_model_config(dict(model), where)
@@ -151,6 +156,11 @@ def validate(raw: dict, where: str = "config") -> dict:
     for key in ("window", "batch_size", "valid_window", "valid_batch_size"):
         if cfg["data"][key] <= 0:
             raise ConfigError(f"{where}: 'data.{key}' must be positive, got {cfg['data'][key]}")
+    for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints"):  # divisors / counts
+        if t[key] <= 0:
+            raise ConfigError(f"{where}: 'train.{key}' must be positive, got {t[key]}")
+    if t["valid_every"] < 0:
+        raise ConfigError(f"{where}: 'train.valid_every' must be >= 0 (0 = off), got {t['valid_every']}")
     if cfg["sample"]["method"] not in ("cached", "naive", "parallel"):
         raise ConfigError(f"{where}: 'sample.method' must be cached, naive or parallel")
     return cfg
@@ -167,12 +177,14 @@ def parse_override(item: str) -> tuple[list[str], object]:
         raise ConfigError(f"--set {item}: the key needs a section, e.g. train.{key.strip() or 'steps'}")
     try:
         parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         parsed = value
     return path, parsed
 
 
 def apply_overrides(raw: dict, overrides) -> dict:
+    if overrides and raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"expected a mapping with sections {', '.join(DEFAULTS)}, got {type(raw).__name__}")
     raw = copy.deepcopy(raw or {})
     for item in overrides or ():
         path, value = parse_override(item)
@@ -194,10 +206,16 @@ def load(path, overrides=()) -> dict:
         raise ConfigError(f"{path}: config file not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config {path}: not UTF-8 text (byte {e.start})") from None
+    except RecursionError:
+        raise ConfigError(f"config {path}: not valid YAML (nested too deeply)") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"config {path}: not valid YAML{at}") from None
+    if overrides and raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"config {path}: expected a mapping with sections {', '.join(DEFAULTS)}")
     raw = apply_overrides(raw, overrides)
     return validate(raw, where=f"config {path}")
 

@@ -15,7 +15,8 @@ bits, two small numpy tables are built once on the host (float64 math):
   can never move a value into the wrong bin;
 * the decoded value of every class (``decode`` is a table lookup).
 
-Inputs outside [-1, 1] are clipped (librosa raises instead).
+Inputs outside [-1, 1] are clipped (librosa raises instead): +-Inf give the
+extreme classes; NaN gives the class of silence (0.0), ``2**(bits-1)``.
 """
 import functools
 
@@ -97,7 +98,8 @@ def encode(x, bits=8):
     mu = float(n - 1)
     thresholds, _ = _tables(bits)
     thr = ops.convert_to_tensor(thresholds)
-    x = ops.clip(ops.cast(x, "float32"), -1.0, 1.0)
+    x = ops.cast(x, "float32")
+    x = ops.clip(ops.where(ops.isnan(x), ops.zeros_like(x), x), -1.0, 1.0)
     # Approximate class in float32: ceil((compress(x) + 1) * mu / 2).
     comp = ops.sign(x) * ops.log1p(mu * ops.abs(x)) / np.float32(np.log1p(mu))
     c = ops.cast(ops.ceil((comp + 1.0) * (mu / 2.0)), "int32")

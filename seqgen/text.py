@@ -75,7 +75,11 @@ class ByteCodec:
         return EOS_ID
 
     def encode(self, text, add_bos: bool = False, add_eos: bool = False) -> np.ndarray:
-        """UTF-8 bytes of ``text`` (``str``, or ``bytes`` taken as-is) as int32 ids."""
+        """UTF-8 bytes of ``text`` (``str``, or ``bytes`` taken as-is) as int32 ids.
+
+        Raises TypeError for other types, and ValueError (UnicodeEncodeError) for a
+        ``str`` with a lone surrogate, which has no UTF-8 encoding.
+        """
         if isinstance(text, str):
             data = text.encode("utf-8")
         elif isinstance(text, (bytes, bytearray)):

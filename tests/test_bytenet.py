@@ -170,3 +170,19 @@ def test_fit_reduces_loss():
     hist = model.fit({"source": src, "target_in": target_in}, y, batch_size=8, epochs=30, verbose=0)
     losses = hist.history["loss"]
     assert losses[-1] < 0.3 * losses[0], losses
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a TensorFlow graph-mode trace")
+def test_call_traced_with_static_source_and_dynamic_target_length():
+    # what Keras' predict_on_batch does during validation: the source length is
+    # static, the target length unknown until run time
+    import tensorflow as tf
+
+    model = _model(seed=7)
+    src = np.full((2, 5), 97, np.int32)
+    fn = tf.function(lambda s, t: model({"source": s, "target_in": t}),
+                     input_signature=[tf.TensorSpec((2, 5), tf.int32), tf.TensorSpec((2, None), tf.int32)])
+    for length in (3, 9):                      # shorter and longer than the source
+        tgt = np.full((2, length), BOS_ID, np.int32)
+        np.testing.assert_allclose(_np(fn(src, tgt)), _np(model({"source": src, "target_in": tgt})),
+                                   rtol=1e-5, atol=1e-5)

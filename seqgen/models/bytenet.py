@@ -126,7 +126,9 @@ class ByteNet(keras.Model):
     def _align(enc, length):
         """``enc [B, S, d]`` cut or zero-extended to ``length`` positions."""
         s = enc.shape[1]
-        if s is not None and s >= length:
+        # the shortcut needs both lengths static (in a traced function the
+        # target length can be a tensor: then pad and cut)
+        if s is not None and isinstance(length, int) and s >= length:
             return enc[:, :length]
         zeros = ops.zeros_like(enc)[:, :1] * 0.0
         pad = ops.repeat(zeros, length, axis=1)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Regenerate bench/results.json, bench/results.png and the results table of bench/README.md.
+# Run from the repository root on a quiet machine: bash bench/run.sh
+# (prefix KERAS_BACKEND=jax to time the JAX backend; the JSON files say which backend ran).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# 1 intra-op thread: fastest for the sequential (cached, naive) loops at batch 1.  The student
+# runs here too, so that its row and the cached rows use the same CPU budget.
+seqgen bench --presets vocoder-small,vocoder-large,transformer-byte,bytenet-byte,student-paper \
+    --methods cached,naive,parallel --batches 1,8 --threads 1 --json "$tmp/threads1.json"
+# all cores: the student's convolutions over the whole signal are parallel work
+seqgen bench --presets student-paper --methods parallel --batches 1,8 --threads 0 --json "$tmp/threads_all.json"
+seqgen bench --merge "$tmp/threads1.json" "$tmp/threads_all.json" \
+    --json bench/results.json --plot bench/results.png > "$tmp/table.md"
+python - "$tmp/table.md" <<'PY'
+import pathlib, sys
+table = pathlib.Path(sys.argv[1]).read_text().strip()
+readme = pathlib.Path("bench/README.md")
+text = readme.read_text()
+start, end = "<!-- results-table -->", "<!-- /results-table -->"
+head, rest = text.split(start, 1)
+readme.write_text(head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1])
+print(table)
+PY
+echo "wrote bench/results.json, bench/results.png and the table in bench/README.md"
