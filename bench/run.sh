@@ -7,12 +7,17 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # 1 intra-op thread: fastest for the sequential (cached, naive) loops at batch 1.  The student
-# runs here too, so that its row and the cached rows use the same CPU budget.
-seqgen bench --presets vocoder-small,vocoder-large,transformer-byte,bytenet-byte,student-paper \
-    --methods cached,naive,parallel --batches 1,8 --threads 1 --json "$tmp/threads1.json"
+# runs with it too, so that its row and the cached rows use the same CPU budget.
+seqgen bench --presets vocoder-small,vocoder-large,student-paper --methods cached,naive,parallel \
+    --batches 1,8 --threads 1 --json "$tmp/audio.json"
+seqgen bench --presets transformer-byte,bytenet-byte --methods cached --batches 1,8 --threads 1 \
+    --json "$tmp/text_cached.json"
+# text naive: the FULL recompute of all 1024 tokens, once (a few minutes), batch 1
+seqgen bench --presets transformer-byte,bytenet-byte --methods naive --naive-steps 1024 --repeats 1 \
+    --batches 1 --threads 1 --json "$tmp/text_naive.json"
 # all cores: the student's convolutions over the whole signal are parallel work
 seqgen bench --presets student-paper --methods parallel --batches 1,8 --threads 0 --json "$tmp/threads_all.json"
-seqgen bench --merge "$tmp/threads1.json" "$tmp/threads_all.json" \
+seqgen bench --merge "$tmp/audio.json" "$tmp/text_cached.json" "$tmp/text_naive.json" "$tmp/threads_all.json" \
     --json bench/results.json --plot bench/results.png > "$tmp/table.md"
 python - "$tmp/table.md" <<'PY'
 import pathlib, sys

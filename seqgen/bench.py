@@ -335,6 +335,11 @@ def _run_preset(path):
     if isinstance(model, WaveNet):
         return Preset(name, "audio", f"trained run {path} (step {step})", lambda: model, _vocoder_call,
                       _wavenet_flops, 16000, 8)
+    from seqgen.models.parallel_wavenet import ParallelWaveNet
+
+    if isinstance(model, ParallelWaveNet):
+        return Preset(name, "audio", f"trained student run {path} (step {step})", lambda: model, _student_call,
+                      _student_flops, 16000, 0, methods=("parallel",))
     if isinstance(model, TransformerDecoder):
         return Preset(name, "text", f"trained run {path} (step {step})", lambda: model, _token_call,
                       _transformer_flops, min(1024, model.max_length), 32)
@@ -439,7 +444,8 @@ def _record(preset, model, method, batch, steps, repeats, ceilings, env):
         "preset": preset.name, "kind": preset.kind, "method": method, "batch": int(batch),
         f"{unit}_per_sec": rate, f"{unit}_per_sec_per_sequence": rate / batch,
         f"timed_{unit}": int(steps),
-        "timed_note": {"naive": "naive: timed on a short prefix, reported per step",
+        "timed_note": {"naive": "naive: timed on the first timed_samples/timed_tokens steps (a short prefix "
+                                 "by default), reported per step",
                        "cached": "cached: the full length, one position per step",
                        "parallel": "parallel: the full length in one pass per flow"}[method],
         "sequential_steps": _sequential_steps(model, method, steps),

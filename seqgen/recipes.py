@@ -213,11 +213,12 @@ def _run_text(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrid
 
     _stage(3, 4, "generate a sample")
     sconf = spec.get("sample") or {}
-    model, step, _ = load_text_run(run_dir, kinds=("text",))
+    model, step, info = load_text_run(run_dir, kinds=("text",))
     prompt = str(sconf.get("prompt", ""))
     t1 = time.time()
     gen = generate_stream(model, prompt, int(sconf.get("max_bytes", 256)),
-                          temperature=float(sconf.get("temperature", 1.0)), seed=int(sconf.get("seed", 0)))
+                          temperature=float(sconf.get("temperature", 1.0)), seed=int(sconf.get("seed", 0)),
+                          trained_window=info["trained_window"])
     gen_seconds = time.time() - t1
     (work / "sample.txt").write_text(prompt + gen + "\n", encoding="utf-8")
 

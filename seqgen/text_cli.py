@@ -25,7 +25,10 @@ _LM_KINDS = ("text",)
 
 
 def load_text_run(run_dir, kinds=("text", "pairs")):
-    """``(model, step, info)`` of a trained text run (EMA weights when tracked)."""
+    """``(model, step, info)`` of a trained text run (EMA weights when tracked).
+
+    ``info`` is the run's ``run.json`` plus ``trained_window``: the longest
+    context the model saw in training (``data.window``), or None."""
     from seqgen.runs import Run
 
     run = Run(run_dir)
@@ -34,30 +37,42 @@ def load_text_run(run_dir, kinds=("text", "pairs")):
     if kind not in kinds:
         raise SeqgenError(f"{run_dir}: a {kind} run; this needs a run trained on {' or '.join(kinds)} data")
     model, step, _ = run.load_model(use_ema=True, compile=False)
-    return model, step, info
+    try:
+        window = int(run.config()["data"]["window"])
+    except (KeyError, TypeError, ValueError, OSError):
+        window = None
+    return model, step, {**info, "trained_window": window}
 
 
-def _context_limit(model, chunk):
+def _context_limit(model, chunk, trained_window=None):
+    """Bytes of context re-read per chunk: a Transformer keeps every position it
+    generates within what it was trained on (``min(max_length, trained_window)``;
+    positions past the training windows have untrained embeddings)."""
     if hasattr(model, "max_length"):
-        return int(model.max_length) - int(chunk)
+        length = int(model.max_length)
+        if trained_window:
+            length = min(length, int(trained_window))
+        return length - int(chunk)
     return max(1, int(model.receptive_field))
 
 
 def generate_stream(model, prompt="", max_bytes=256, temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                    method="cached", chunk=64, write=None):
+                    method="cached", chunk=64, write=None, trained_window=None):
     """Generate ``max_bytes`` bytes after ``prompt`` in chunks of ``chunk`` bytes.
 
     ``write(text)`` (if given) receives each decoded chunk as it is produced (UTF-8 decoded
     incrementally: a character split across chunks comes out whole).  Returns the generated
-    text (without the prompt).  Stops early at EOS.
+    text (without the prompt).  Stops early at EOS.  ``trained_window``: the training
+    window of the run (see :func:`load_text_run`), which bounds the context.
     """
     from seqgen.text import ByteCodec
 
     tok = ByteCodec()
     chunk = max(1, int(chunk))
-    limit = _context_limit(model, chunk)
+    limit = _context_limit(model, chunk, trained_window)
     if limit < 1:
-        raise SeqgenError(f"--chunk {chunk} is not smaller than the model's max_length {model.max_length}")
+        raise SeqgenError(f"--chunk {chunk} is not smaller than the model's context "
+                          f"(max_length {model.max_length}, trained on windows of {trained_window})")
     context = list(tok.encode(prompt))
     dec = codecs.getincrementaldecoder("utf-8")(errors="replace")
     out, left, k = [], int(max_bytes), 0
@@ -88,7 +103,7 @@ def _cmd_generate(a):
     from seqgen.sampling import configure_threads
 
     configure_threads(a.threads)
-    model, _, _ = load_text_run(a.run, kinds=_LM_KINDS)
+    model, _, info = load_text_run(a.run, kinds=_LM_KINDS)
 
     def write(s):
         sys.stdout.write(s)
@@ -96,7 +111,7 @@ def _cmd_generate(a):
 
     write(a.prompt)
     generate_stream(model, a.prompt, a.max_bytes, a.temperature, a.top_k, a.top_p, a.seed, a.method, a.chunk,
-                    write=write)
+                    write=write, trained_window=info["trained_window"])
     write("\n")
 
 

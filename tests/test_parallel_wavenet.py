@@ -162,6 +162,43 @@ def test_generate_is_one_pass_and_matches_the_flows():
     assert wav_bucketed.shape == wav.shape
 
 
+def _sequential_structure(fn, args):
+    """(number of ops, loop ops) of ``fn`` traced on ``args`` by the backend's compiler front end."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        eqns = jax.make_jaxpr(fn)(*args).jaxpr.eqns
+        names = [e.primitive.name for e in eqns]
+        return len(names), [n for n in names if n in ("while", "scan", "fori_loop")]
+    import tensorflow as tf
+
+    graph = tf.function(fn).get_concrete_function(*args).graph
+    types = [op.type for op in graph.get_operations()]
+    return len(types), [t for t in types if "While" in t]
+
+
+def test_sampling_depth_does_not_grow_with_length():
+    """The student's sampling graph has no loop, and the same ops for 4x the audio: its
+    sequential depth is set by the layers, not the length.  The teacher's cached loop is a
+    while loop that runs once per sample."""
+    s = _student(seed=2)
+    short, long_ = [(_mel(batch=1, frames=f), np.zeros((1, f * HOP), np.float32)) for f in (8, 32)]
+    n_short, loops_short = _sequential_structure(lambda m, z: s._generate_fn(m, None, z), short)
+    n_long, loops_long = _sequential_structure(lambda m, z: s._generate_fn(m, None, z), long_)
+    assert loops_short == loops_long == []
+    assert n_short == n_long > 0
+    t = _teacher({"type": "gaussian"})
+    x0 = np.zeros((1,), np.float32)
+    frames = t.upsampler.frames_with_context(_mel(batch=1, frames=8), 0, 8)
+    bias = t._bias_fn(frames, None)
+
+    def teacher_loop(b):
+        return t._loop_fn(x0, t.initial_cache(1), 0, 32, np.full((1, 32), 0.5, np.float32), b,
+                          np.zeros((1, 32), np.float32), 0, np.float32(1.0))[0]
+    _, teacher_loops = _sequential_structure(teacher_loop, (bias,))
+    assert teacher_loops, "the cached teacher decodes in a loop over time"
+
+
 # ------------------------------------------------------------------ objective
 def _mol_log_pdf(params, x, k):
     logits, means, log_s = params[..., :k], params[..., k:2 * k], np.maximum(params[..., 2 * k:], -7.0)

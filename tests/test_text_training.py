@@ -85,6 +85,17 @@ def test_transformer_trains_evaluates_and_generates(text_data, tmp_path):
     assert a.startswith("The ") and len(a.encode()) > 40
     assert a == b and a != c
 
+    # tiny trains on windows of 64 bytes with max_length 128: generation re-reads at most
+    # 64 - chunk bytes, never reaching position embeddings that training never updated
+    from seqgen.text_cli import _context_limit, load_text_run
+
+    model, _, info = load_text_run(run, kinds=("text",))
+    assert info["trained_window"] == 64 and model.max_length == 128
+    assert _context_limit(model, 32, info["trained_window"]) == 32
+    assert _context_limit(model, 32) == 96
+    p = run_cli("generate", "--run", run, "--prompt", "x", "--chunk", "64", check=False)
+    assert p.returncode == 2 and "trained on windows of 64" in p.stderr
+
 
 def test_bytenet_lm_trains_and_generates(text_data, tmp_path):
     cfg = tmp_path / "bytenet_lm.yaml"
