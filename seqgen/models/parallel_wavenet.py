@@ -43,6 +43,7 @@ from keras import ops
 
 from seqgen.layers.residual_block import ResidualBlock
 from seqgen.layers.upsampler import Upsampler, default_upsample_scales
+from seqgen.models.generation_inputs import check_generation_inputs
 
 __all__ = ["ParallelWaveNet", "IAFFlow", "FAMILIES", "base_entropy"]
 
@@ -379,44 +380,17 @@ class ParallelWaveNet(keras.Model):
         del chunk_size
         if method != "parallel":
             raise ValueError(f"a ParallelWaveNet student samples with method='parallel', got {method!r}")
-        b = int(batch_size)
+        b, n, mel, spk = check_generation_inputs("this student", num_samples, mel, speaker, batch_size,
+                                                 self.cond_channels, self.hop_length, self.num_speakers)
+        length = n
         if self.cond_channels:
-            if mel is None:
-                raise ValueError("this student is conditioned on mel: pass mel=[frames, bands]")
-            mel = np.asarray(mel, np.float32)
-            if mel.ndim == 2:
-                mel = np.broadcast_to(mel[None], (b,) + mel.shape).copy()
-            if mel.ndim != 3 or mel.shape[-1] != self.cond_channels:
-                raise ValueError(f"mel must be [frames, {self.cond_channels}] or [batch, frames, "
-                                 f"{self.cond_channels}], got {mel.shape}")
-            b, frames = mel.shape[0], mel.shape[1]
-            full = frames * self.hop_length
-            n = full if num_samples is None else int(num_samples)
-            if not 0 < n <= full:
-                raise ValueError(f"num_samples must be in [1, {full}] (frames*hop_length), got {n}")
+            frames = mel.shape[1]
             bucket = max(1, int(frame_bucket))
             padded = -(-frames // bucket) * bucket
             # zeros past the end, as the upsampler's own padding; the flows are
             # causal, so samples before the padding do not see it
             mel = np.concatenate([mel, np.zeros((b, padded - frames, mel.shape[2]), np.float32)], axis=1)
             length = padded * self.hop_length
-        else:
-            if mel is not None:
-                raise ValueError("this student has no mel conditioning: mel must be None")
-            if num_samples is None or int(num_samples) < 1:
-                raise ValueError("num_samples (>= 1) is required without mel")
-            n = length = int(num_samples)
-        spk = None
-        if self.num_speakers:
-            if speaker is None:
-                raise ValueError("this student has speakers: pass speaker=<int> or [batch] ints")
-            spk = np.asarray(speaker, np.int32).reshape(-1)
-            if spk.size == 1:
-                spk = np.full((b,), int(spk[0]), np.int32)
-            if spk.shape != (b,) or spk.min() < 0 or spk.max() >= self.num_speakers:
-                raise ValueError(f"speaker must be an int or [{b}] ints in [0, {self.num_speakers})")
-        elif speaker is not None:
-            raise ValueError("this student has no speakers (num_speakers=0): speaker must be None")
         noise = ops.convert_to_numpy(self.base_noise((b, length), seed=int(seed), temperature=float(temperature)))
         fn = self._compiled((b, length))
         out = np.asarray(ops.convert_to_numpy(fn(mel, spk, noise.astype(np.float32))), np.float32)[:, :n]

@@ -49,6 +49,7 @@ from keras import ops
 from seqgen.decoding import compile_fn, decode_loop
 from seqgen.distributions import get_distribution
 from seqgen.layers.residual_block import ResidualBlock
+from seqgen.models.generation_inputs import check_generation_inputs
 from seqgen.layers.upsampler import Upsampler, default_upsample_scales
 
 __all__ = ["WaveNet"]
@@ -309,44 +310,8 @@ class WaveNet(keras.Model):
         return fns[key]
 
     def _prepare(self, num_samples, mel, speaker, batch_size):
-        b = int(batch_size)
-        if self.cond_channels:
-            if mel is None:
-                raise ValueError("this WaveNet is conditioned on mel: pass mel=[frames, bands]")
-            mel = np.asarray(mel, np.float32)
-            if mel.ndim == 2:
-                mel = np.broadcast_to(mel[None], (b,) + mel.shape).copy()
-            if mel.ndim != 3 or mel.shape[-1] != self.cond_channels:
-                raise ValueError(f"mel must be [frames, {self.cond_channels}] or "
-                                 f"[batch, frames, {self.cond_channels}], got {mel.shape}")
-            if b not in (1, mel.shape[0]):
-                raise ValueError(f"batch_size={b} does not match mel batch {mel.shape[0]}")
-            b = mel.shape[0]
-            full = mel.shape[1] * self.hop_length
-            n = full if num_samples is None else int(num_samples)
-            if not 0 < n <= full:
-                raise ValueError(f"num_samples must be in [1, {full}] (frames*hop_length), got {n}")
-        else:
-            if mel is not None:
-                raise ValueError("this WaveNet has no local conditioning (cond_channels=0): mel must be None")
-            if num_samples is None or int(num_samples) < 1:
-                raise ValueError("num_samples (>= 1) is required without mel")
-            n = int(num_samples)
-        if self.num_speakers:
-            if speaker is None:
-                raise ValueError("this WaveNet has speakers: pass speaker=<int> or [batch] ints")
-            spk = np.asarray(speaker, np.int32).reshape(-1)
-            if spk.size == 1:
-                spk = np.full((b,), int(spk[0]), np.int32)
-            if spk.shape != (b,):
-                raise ValueError(f"speaker must be an int or [{b}] ints, got shape {spk.shape}")
-            if spk.min() < 0 or spk.max() >= self.num_speakers:
-                raise ValueError(f"speaker ids must be in [0, {self.num_speakers})")
-        else:
-            if speaker is not None:
-                raise ValueError("this WaveNet has no speakers (num_speakers=0): speaker must be None")
-            spk = None
-        return b, n, mel, spk
+        return check_generation_inputs("this WaveNet", num_samples, mel, speaker, batch_size, self.cond_channels,
+                                       self.hop_length, self.num_speakers)
 
     def generate(self, num_samples=None, mel=None, speaker=None, batch_size=1, method="cached",
                  temperature=1.0, seed=0, chunk_size=4096, progress=None):
