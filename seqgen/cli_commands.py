@@ -30,12 +30,17 @@ def _add_train(sub):
     p.add_argument("config", nargs="?", metavar="CONFIG.yaml")
     p.add_argument("--data", metavar="DATA", help="folder made by `seqgen prepare` (kept from the run on --resume)")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory")
+    _add_run_options(p, "train.learning_rate=3e-4")
+    p.set_defaults(func=_cmd_train)
+
+
+def _add_run_options(p, set_example):
+    """The options `seqgen train` and `seqgen distill` share: stop conditions, overrides, resume."""
     p.add_argument("--max-steps", type=_positive_int, default=None, help="stop at this global step")
     p.add_argument("--max-minutes", type=_nonneg_float, default=None, help="stop after this many minutes")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set train.learning_rate=3e-4 (repeatable)")
+                   help=f"override a config key, e.g. --set {set_example} (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
-    p.set_defaults(func=_cmd_train)
 
 
 # --------------------------------------------------------------------------- distill
@@ -62,11 +67,7 @@ def _add_distill(sub):
     p.add_argument("--teacher", metavar="RUN", help="teacher run directory (kept from the run on --resume)")
     p.add_argument("--data", metavar="DATA", help="folder made by `seqgen prepare vocoder` (kept on --resume)")
     p.add_argument("--out", required=True, metavar="RUN2", help="student run directory")
-    p.add_argument("--max-steps", type=_positive_int, default=None, help="stop at this global step")
-    p.add_argument("--max-minutes", type=_nonneg_float, default=None, help="stop after this many minutes")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set distill.mc_samples=8 (repeatable)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    _add_run_options(p, "distill.mc_samples=8")
     p.set_defaults(func=_cmd_distill)
 
 
