@@ -57,17 +57,23 @@ def _context_limit(model, chunk, trained_window=None):
 
 
 def generate_stream(model, prompt="", max_bytes=256, temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                    method="cached", chunk=64, write=None, trained_window=None):
+                    method="cached", chunk=None, write=None, trained_window=None):
     """Generate ``max_bytes`` bytes after ``prompt`` in chunks of ``chunk`` bytes.
 
     ``write(text)`` (if given) receives each decoded chunk as it is produced (UTF-8 decoded
     incrementally: a character split across chunks comes out whole).  Returns the generated
     text (without the prompt).  Stops early at EOS.  ``trained_window``: the training
-    window of the run (see :func:`load_text_run`), which bounds the context.
+    window of the run (see :func:`load_text_run`), which bounds the context.  ``chunk``
+    None: 64 bytes, at most half the context a Transformer may use.
     """
     from seqgen.text import ByteCodec
 
     tok = ByteCodec()
+    if chunk is None:
+        chunk = 64
+        if hasattr(model, "max_length"):
+            usable = min(int(model.max_length), int(trained_window or model.max_length))
+            chunk = max(1, min(chunk, usable // 2))
     chunk = max(1, int(chunk))
     limit = _context_limit(model, chunk, trained_window)
     if limit < 1:
@@ -131,7 +137,8 @@ def add_generate(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", choices=["cached", "naive"], default="cached",
                    help="cached: key/value cache or conv queues (default); naive: full recompute per byte")
-    p.add_argument("--chunk", type=_positive_int, default=64, help="bytes per streamed chunk (default 64)")
+    p.add_argument("--chunk", type=_positive_int, default=None,
+                   help="bytes per streamed chunk (default 64, at most half the context the model was trained on)")
     p.add_argument("--threads", type=int, default=1, help="TensorFlow intra-op threads (0 = all cores)")
     p.set_defaults(func=_cmd_generate)
 
