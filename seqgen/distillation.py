@@ -31,7 +31,6 @@ checkpoints; a distillation run records the teacher run in ``run.json``.
 """
 from __future__ import annotations
 
-import json
 import math
 import pathlib
 import sys
@@ -48,28 +47,6 @@ __all__ = ["Distillation", "attach", "power_loss", "health_check", "DistillLoop"
 #: per-batch values reported in the fit logs (and metrics.jsonl, TensorBoard train/*)
 METRIC_NAMES = ("objective", "kl", "cross_entropy", "entropy", "power", "teacher_nll_student", "log_scale_reg",
                 "contrastive_kl")
-
-
-def _latest_metric(name):
-    """A Keras metric whose result is the last value given (per-batch logs, not a running mean)."""
-    import keras
-    from keras import ops
-
-    class Latest(keras.metrics.Metric):
-        def __init__(self, name):
-            super().__init__(name=name)
-            self.value = self.add_variable(shape=(), initializer="zeros", name="value")
-
-        def update_state(self, value):
-            self.value.assign(ops.cast(value, self.value.dtype))
-
-        def result(self):
-            return ops.convert_to_tensor(self.value)
-
-        def reset_state(self):
-            self.value.assign(0.0)
-
-    return Latest(name)
 
 
 def power_loss(x, y, n_fft=1024, hop=None):
@@ -124,7 +101,10 @@ class Distillation:
         self.power_n_fft = int(power_n_fft) or 1024
         self.contrastive_weight = float(contrastive_weight)
         self.log_scale_weight = float(log_scale_weight)
-        self.metrics = [_latest_metric(n) for n in METRIC_NAMES]
+        import keras
+
+        # per-batch values: the training callback resets the metrics after every batch
+        self.metrics = [keras.metrics.Mean(name=n) for n in METRIC_NAMES]
 
     def check_student(self, student):
         t = self.teacher
@@ -414,15 +394,11 @@ def distill(config_path, teacher_dir, data_dir, out_dir, max_steps=None, max_min
 def distill_curves_png(metrics_jsonl, path):
     """Three panels against the step: KL (train and held-out); the teacher's NLL of the
     student's samples next to its NLL of real audio; the power loss."""
-    metrics_jsonl = pathlib.Path(metrics_jsonl)
-    if not metrics_jsonl.is_file():
+    from seqgen.plots import read_metrics
+
+    recs = read_metrics(metrics_jsonl)
+    if recs is None:
         return None
-    recs = []
-    for line in metrics_jsonl.read_text().splitlines():
-        try:
-            recs.append(json.loads(line))
-        except ValueError:
-            continue
 
     def series(key):
         pts = sorted((r["step"], r[key]) for r in recs if key in r and r[key] is not None)

@@ -64,18 +64,29 @@ def compare_png(real, generated, sr, path, title="") -> pathlib.Path:
     return audio_png(path, [("real", real), ("generated", generated)], sr, title)
 
 
-def loss_curves_png(metrics_jsonl, path) -> pathlib.Path | None:
-    """Training loss (bits/sample or bits/token) and validation NLL against steps."""
+def read_metrics(metrics_jsonl) -> list[dict] | None:
+    """The records of a run's ``metrics.jsonl`` (lines that are not JSON skipped), or
+    None without the file."""
     metrics_jsonl = pathlib.Path(metrics_jsonl)
     if not metrics_jsonl.is_file():
         return None
-    train, valid = [], []
-    unit = None
+    records = []
     for line in metrics_jsonl.read_text().splitlines():
         try:
-            r = json.loads(line)
+            records.append(json.loads(line))
         except ValueError:
             continue
+    return records
+
+
+def loss_curves_png(metrics_jsonl, path) -> pathlib.Path | None:
+    """Training loss (bits/sample or bits/token) and validation NLL against steps."""
+    records = read_metrics(metrics_jsonl)
+    if records is None:
+        return None
+    train, valid = [], []
+    unit = None
+    for r in records:
         for u in ("sample", "byte", "token"):
             if f"bits_per_{u}" in r:
                 train.append((r["step"], r[f"bits_per_{u}"]))
