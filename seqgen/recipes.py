@@ -188,13 +188,19 @@ def _prepare(spec, prep_fn, work, src, total):
     return data_dir
 
 
+def _has_checkpoints(run_dir):
+    """A recipe stage run again resumes its run when that run has a checkpoint."""
+    from seqgen.runs import Run
+
+    return Run(run_dir).exists() and bool(Run(run_dir).checkpoints())
+
+
 def _prepare_and_train(spec, prep_fn, cfg_path, work, src, max_minutes, max_steps, overrides, total):
     from seqgen import training
-    from seqgen.runs import Run
 
     data_dir, run_dir = _prepare(spec, prep_fn, work, src, total), work / "run"
     _stage(2, total, f"train {cfg_path} -> {run_dir}")
-    resume = Run(run_dir).exists() and bool(Run(run_dir).checkpoints())
+    resume = _has_checkpoints(run_dir)
     summary = training.train(cfg_path, data_dir, run_dir, max_steps=max_steps, max_minutes=max_minutes,
                              overrides=overrides, resume=resume)
     return data_dir, run_dir, summary
@@ -295,6 +301,7 @@ def _run_parallel_wavenet(spec, preset, work, src, max_minutes, max_steps, overr
     """prepare -> teacher (seqgen train) -> student (seqgen distill) -> parallel vs cached sample -> metrics."""
     from data_prep import vocoder
     from seqgen import distillation, evaluation, sampling, training
+    from seqgen.plots import read_metrics
     from seqgen.runs import Run
 
     t0 = time.time()
@@ -306,12 +313,12 @@ def _run_parallel_wavenet(spec, preset, work, src, max_minutes, max_steps, overr
     teacher_dir, student_dir = work / "teacher", work / "student"
 
     _stage(2, total, f"train the teacher {teacher_cfg} -> {teacher_dir}")
-    resume = Run(teacher_dir).exists() and bool(Run(teacher_dir).checkpoints())
+    resume = _has_checkpoints(teacher_dir)
     t_summary = training.train(teacher_cfg, data_dir, teacher_dir, max_steps=max_steps, max_minutes=max_minutes,
                                overrides=t_over, resume=resume)
 
     _stage(3, total, f"distill the student {student_cfg} -> {student_dir}")
-    resume = Run(student_dir).exists() and bool(Run(student_dir).checkpoints())
+    resume = _has_checkpoints(student_dir)
     s_summary = distillation.distill(student_cfg, teacher_dir, data_dir, student_dir, max_steps=max_steps,
                                      max_minutes=max_minutes, overrides=s_over, resume=resume)
 
@@ -326,11 +333,7 @@ def _run_parallel_wavenet(spec, preset, work, src, max_minutes, max_steps, overr
     tcfg = Run(teacher_dir).config()
     teacher_nll = evaluation.vocoder_nll(teacher, data_dir, split, tcfg["data"]["valid_window"],
                                          tcfg["data"]["valid_batch_size"], max_windows=16)
-    health = {}
-    for line in (student_dir / "metrics.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if "valid_kl" in rec:
-            health = rec
+    health = next((r for r in reversed(read_metrics(student_dir / "metrics.jsonl") or []) if "valid_kl" in r), {})
     metrics = {
         "teacher": {"step": int(t_step), "valid_nll_bits_per_sample": teacher_nll["nll_bits_per_sample"],
                     "num_samples": teacher_nll["num_samples"], "split": split,
