@@ -234,7 +234,7 @@ def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels
     workers = max(1, workers or min(4, os.cpu_count() or 1))
     ctx = multiprocessing.get_context("spawn")
     jobs = [(it, params.to_dict(), bits) for it in items]
-    stats = A.NormStats(n_mels)
+    stats = {"train": A.NormStats(n_mels), "valid": A.NormStats(n_mels)}
     totals = {"train": [0, 0], "valid": [0, 0]}  # items, samples
     used_speakers: set[str] = set()
     with ctx.Pool(workers) if workers > 1 else _InlinePool() as pool:
@@ -251,10 +251,23 @@ def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels
             totals[split][0] += 1
             totals[split][1] += len(wav)
             used_speakers.add(item["speaker"])
-            if split == "train":
-                stats.update(mel)
+            stats[split].update(mel)
         bar.close()
         shards = {s: w.close() for s, w in writers.items()}
+    if totals["train"][0] == 0 and totals["valid"][0] > 0:
+        # the split was drawn before the corrupt files were known, and every usable utterance fell in
+        # valid: they become the train split (as for a one-file corpus), and there is no valid split
+        print(f"prepare vocoder: all {totals['valid'][0]} usable utterance(s) fell in the valid split "
+              f"(the others were skipped); using them for training, with no valid split", file=sys.stderr)
+        renamed = []
+        for k, name in enumerate(shards["valid"]):
+            new = f"train-{k:05d}.tfrecord"
+            os.replace(out / name, out / new)
+            renamed.append(new)
+        shards = {"train": renamed, "valid": []}
+        totals = {"train": totals["valid"], "valid": [0, 0]}
+        stats["train"] = stats["valid"]
+    stats = stats["train"]
     skipped.report("inputs")
     num_items = totals["train"][0] + totals["valid"][0]
     if num_items == 0:

@@ -19,7 +19,7 @@ def _cmd_train(a):
 
         raise ConfigError("give a CONFIG.yaml (or --resume with --out RUN to continue a run)")
     training.train(a.config, a.data, a.out, max_steps=a.max_steps, max_minutes=a.max_minutes,
-                   overrides=a.set, resume=a.resume)
+                   overrides=a.set, resume=a.resume, strategy=a.strategy)
 
 
 def _add_train(sub):
@@ -31,6 +31,11 @@ def _add_train(sub):
     p.add_argument("--data", metavar="DATA", help="folder made by `seqgen prepare` (kept from the run on --resume)")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory")
     _add_run_options(p, "train.learning_rate=3e-4")
+    p.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"], default="default",
+                   help="data-parallel training with tf.distribute: mirrored = this machine's GPUs; "
+                        "multi-worker = several machines described by TF_CONFIG. data.batch_size is the "
+                        "global batch. A job restarted with the same command resumes from RUN/backup "
+                        "(see docs/scale_out.md)")
     p.set_defaults(func=_cmd_train)
 
 

@@ -48,6 +48,7 @@ DEFAULTS = {
         "log_every": 10,
         "checkpoint_every": 200,
         "keep_checkpoints": 3,
+        "backup_every": 0,       # --strategy mirrored|multi-worker: backup every N steps (0 = checkpoint_every)
         "valid_every": 500,
         "audio_seconds": 0.5,    # audio sample written to TensorBoard at each validation (0 = off)
         "on_nan": "skip",        # skip | stop: what a non-finite loss does
@@ -159,6 +160,9 @@ def validate(raw: dict, where: str = "config") -> dict:
     for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints"):  # divisors / counts
         if t[key] <= 0:
             raise ConfigError(f"{where}: 'train.{key}' must be positive, got {t[key]}")
+    if t["backup_every"] < 0:
+        raise ConfigError(f"{where}: 'train.backup_every' must be >= 0 (0 = train.checkpoint_every), "
+                          f"got {t['backup_every']}")
     if t["valid_every"] < 0:
         raise ConfigError(f"{where}: 'train.valid_every' must be >= 0 (0 = off), got {t['valid_every']}")
     if cfg["sample"]["method"] not in ("cached", "naive", "parallel"):

@@ -152,13 +152,16 @@ def _window_fn(info: VocoderData, window: int, discrete: bool, silence_class: in
 
 
 def vocoder_dataset(data_dir, split="train", window=8192, batch_size=8, seed=0, discrete=True,
-                    silence_class=128, shuffle_buffer=256, repeat=True, random=True):
+                    silence_class=128, shuffle_buffer=256, repeat=True, random=True, shard=(0, 1)):
     """Batches ``(inputs, target, weight)`` of random audio windows.
 
     ``inputs`` = {"x": previous samples [B, W], "mel": normalized mel
     [B, W/hop, n_mels], "speaker": [B]}; ``target`` = samples [B, W]
     (mu-law classes if ``discrete`` else floats); ``weight`` [B, W] is 0 on
     padding.  ``window`` must be a multiple of the hop length.
+    ``shard = (index, count)``: input pipeline ``index`` of ``count`` (one per
+    worker) reads every ``count``-th shard file when there are at least
+    ``count`` of them (otherwise all files; its seed alone sets it apart).
     """
     tf = _tf()
     info = VocoderData(data_dir)
@@ -166,6 +169,9 @@ def vocoder_dataset(data_dir, split="train", window=8192, batch_size=8, seed=0, 
         raise DataError(f"window {window} must be a multiple of the hop length {info.hop} "
                         f"(e.g. {max(1, window // info.hop) * info.hop})")
     files = info.shards(split)
+    index, count = shard
+    if count > 1 and len(files) >= count:
+        files = files[index::count]
     ds = tf.data.Dataset.from_tensor_slices(files)
     if repeat:
         ds = ds.shuffle(len(files), seed=seed).repeat()

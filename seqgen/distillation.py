@@ -309,13 +309,11 @@ class DistillLoop(TrainLoop):
         n_fft = int(dc.pop("power_n_fft")) or int(self.data_info["features"].get("n_fft", 1024))
         self.distillation = attach(model, self.teacher, power_n_fft=n_fft, **dc)
 
-    def _dataset(self, step):
+    def _local_dataset(self, step, batch_size, pipeline):
         from seqgen import data as D
 
-        d, t = self.cfg["data"], self.cfg["train"]
-        seed = int(t["seed"]) * 1_000_003 + int(step)
-        return D.vocoder_dataset(self.data_dir, "train", int(d["window"]), int(d["batch_size"]), seed=seed,
-                                 discrete=False, silence_class=0.0)
+        return D.vocoder_dataset(self.data_dir, "train", int(self.cfg["data"]["window"]), int(batch_size),
+                                 seed=self.data_seed(step, pipeline), discrete=False, silence_class=0.0)
 
     # -- logging hooks
     def batch_loss(self, logs):

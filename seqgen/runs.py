@@ -12,7 +12,8 @@ Layout::
       metrics.jsonl          one JSON line per log interval / validation
       tb/                    TensorBoard events
       loss.png               training and validation curves
-      .lock                  held while `seqgen train` runs
+      .lock                  held while `seqgen train` runs (.lock-worker-N: worker N of a job)
+      backup/                Keras BackupAndRestore state of a --strategy mirrored|multi-worker job
 
 Checkpoints are written to a temporary name and renamed, so a crash or a
 full disk never leaves a half-written checkpoint under a real name; when the
@@ -61,7 +62,7 @@ class Run:
 
     def write_info(self, info: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.info_path, json.dumps(info, indent=2))
+        atomic_write(self.info_path, json.dumps(info, indent=2))
 
     def config(self) -> dict:
         import yaml
@@ -72,17 +73,20 @@ class Run:
         return yaml.safe_load(p.read_text())
 
     # ------------------------------------------------------------ lock
-    def lock(self) -> None:
-        """Take the run's lock; a second trainer on the same directory is refused."""
+    def lock(self, name=".lock") -> None:
+        """Take the run's lock; a second trainer on the same directory is refused.
+
+        The workers of a multi-worker job other than the chief take ``.lock-worker-N``."""
         import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path / name, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise RunError(f"{self.path}: another `seqgen train` is using this run directory") from None
+            who = "another `seqgen train`" if name == ".lock" else f"another process with this worker's task ({name})"
+            raise RunError(f"{self.path}: {who} is using this run directory") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
@@ -114,7 +118,7 @@ class Run:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, final)
-            _atomic_write(self.ckpt_dir / "latest", final.name + "\n")
+            atomic_write(self.ckpt_dir / "latest", final.name + "\n")
         except OSError as e:
             try:
                 tmp.unlink()
@@ -164,7 +168,7 @@ class Run:
         raise RunError(f"{self.path}: no readable checkpoint ({'; '.join(errors)})")
 
 
-def _atomic_write(path: pathlib.Path, text: str) -> None:
+def atomic_write(path: pathlib.Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w") as f:

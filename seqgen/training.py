@@ -184,12 +184,23 @@ class TrainLoop:
     log_keys = ()            # extra per-batch values of the fit logs, averaged per log window
 
     def __init__(self, config_path, data_dir, out_dir, max_steps=None, max_minutes=None, overrides=(),
-                 resume=False, quiet=False):
+                 resume=False, quiet=False, strategy="default"):
         self.t0 = time.time()
         self.run = Run(out_dir)
         self.data_dir = pathlib.Path(data_dir) if data_dir else None
         self.max_minutes = max_minutes
         self.quiet = quiet
+        self.strategy_name = strategy
+        self.backup_dir = self.run.path / "backup"
+        self.backup = None
+        if strategy != "default":
+            from seqgen.distribute import STRATEGIES, read_backup
+
+            if strategy not in STRATEGIES:
+                raise ConfigError(f"--strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+            self.backup = read_backup(self.backup_dir)
+            if self.backup is not None and not resume:
+                resume = True  # a restarted job: go on from its backup
         self.resume = resume
         if resume and self.run.exists():
             saved = self.run.config()
@@ -215,6 +226,7 @@ class TrainLoop:
         t = self.cfg["train"]
         self.max_steps = int(max_steps) if max_steps is not None else int(t["steps"])
         self._check_model_type(self.cfg["model"]["type"])
+        self.dist = None  # the Distribution, made first thing in run_training (before any TF op)
 
     # ------------------------------------------------------------------ hooks
     def _check_model_type(self, model_type):
@@ -256,43 +268,75 @@ class TrainLoop:
         model_type = self.cfg["model"]["type"]
         self.data_info = data_info_for(model_type, self.data_dir)
         keras.utils.set_random_seed(int(self.cfg["train"]["seed"]))
-        if self.resume and self.run.checkpoints():
-            model, step, path = self.run.load_model(use_ema=False)
-            self._log(f"resumed from {path.name} at step {step}")
-        else:
-            if self.resume:
-                self._log(f"--resume: no checkpoint in {self.run.path} yet; starting from step 0")
-            model = build_model(self.cfg["model"], self.data_info)
-            model.compile(optimizer=make_optimizer(self.cfg["train"]),
-                          jit_compile=bool(self.cfg["train"]["jit_compile"]))
-            step = 0
-            info = {"model_type": model_type, "data": self.data_info, "seqgen_version": _version(),
-                    **self._extra_info()}
-            self.run.write_info(info)
-            C.dump(self.cfg, self.run.path / "config.yaml")
+        chief = self.dist.worker.is_chief
+        # XLA cannot compile the replicas' collectives: a distributed step runs as a plain tf.function
+        jit = bool(self.cfg["train"]["jit_compile"]) and not self.dist.distributed
+        with self.dist.scope():
+            if self.resume and self.run.checkpoints():
+                model, step, path = self.run.load_model(use_ema=False)
+                model.jit_compile = jit
+                if self.backup is None:
+                    self._log(f"resumed from {path.name} at step {step}")
+            else:
+                if self.resume and self.backup is None:
+                    self._log(f"--resume: no checkpoint in {self.run.path} yet; starting from step 0")
+                model = build_model(self.cfg["model"], self.data_info)
+                model.compile(optimizer=make_optimizer(self.cfg["train"]), jit_compile=jit)
+                step = 0
+                if chief and self.backup is None:
+                    info = {"model_type": model_type, "data": self.data_info, "seqgen_version": _version(),
+                            **self._extra_info()}
+                    self.run.write_info(info)
+                    C.dump(self.cfg, self.run.path / "config.yaml")
+        if self.backup is not None:
+            step = self.backup["step"]  # BackupAndRestore restores it when fit begins
+            self._log(f"restarting from the backup at step {step} ({self.backup_dir})")
         self._setup_model(model)
         self.model, self.step0 = model, step
+        if self.dist.distributed:
+            self._log(self.dist.describe())
+            self.dist.prepare(model, next(iter(self._local_dataset(step, 1, 0))))
         if hasattr(model, "summary_text"):  # layers, receptive field, parameters
             sr = self.data_info.get("sample_rate")
             self._log(model.summary_text(sr) if sr else model.summary_text())
         self.unit = metric_unit(self.data_info["kind"])
-        self.writer = tf.summary.create_file_writer(str(self.run.path / "tb"))
+        self.writer = tf.summary.create_file_writer(str(self.run.path / "tb")) if chief else \
+            tf.summary.create_noop_writer()
 
-    def _dataset(self, step):
+    def data_seed(self, step, pipeline=0) -> int:
+        """The seed of an input pipeline's stream from ``step`` on: same distribution after a resume,
+        no replay of the batches already seen; one stream per worker."""
+        return int(self.cfg["train"]["seed"]) * 1_000_003 + int(step) + 1_000_000_007 * int(pipeline)
+
+    def _local_dataset(self, step, batch_size, pipeline):
+        """One input pipeline's batches of ``batch_size``, seeded by ``(train.seed, step, pipeline)``."""
         from seqgen import data as D
 
-        d, t = self.cfg["data"], self.cfg["train"]
-        seed = int(t["seed"]) * 1_000_003 + int(step)
+        d = dict(self.cfg["data"], batch_size=int(batch_size))
+        seed = self.data_seed(step, pipeline)
         if self.data_info["kind"] in ("text", "pairs"):
             return text_dataset(self.data_info["kind"], self.data_dir, d, seed, self.model.bos_id,
                                 self.model.pad_id)
         dist = self.model.distribution
         return D.vocoder_dataset(self.data_dir, "train", int(d["window"]), int(d["batch_size"]), seed=seed,
-                                 discrete=dist.input_is_discrete, silence_class=D.silence_input(dist))
+                                 discrete=dist.input_is_discrete, silence_class=D.silence_input(dist),
+                                 shard=(int(pipeline), self.dist.worker.count))
+
+    def _dataset(self, step):
+        """The training batches from ``step`` on: global batches of ``data.batch_size``, split over the
+        replicas (see :mod:`seqgen.distribute`)."""
+        return self.dist.dataset(lambda batch, pipeline: self._local_dataset(step, batch, pipeline),
+                                 int(self.cfg["data"]["batch_size"]))
 
     # ------------------------------------------------------------------ run
     def run_training(self) -> dict:
-        self.run.lock()
+        from seqgen.distribute import Distribution
+
+        self.dist = Distribution(self.strategy_name)
+        if self.dist.worker.is_chief:
+            self.run.lock()
+        else:  # workers of one job share the run directory; each holds its own lock
+            self.run.lock(name=f".lock-worker-{self.dist.worker.index}")
         try:
             self._build()
             return self._fit()
@@ -306,12 +350,46 @@ class TrainLoop:
             return {"step": step}
         ds = self._dataset(step)
         cb = _Callback(self)
+        callbacks = [cb]
+        if self.dist.distributed:
+            from seqgen.distribute import backup_callback
+
+            t = self.cfg["train"]
+            every = int(t.get("backup_every") or t["checkpoint_every"])
+            callbacks.insert(0, backup_callback(self.backup_dir, every, write=self.dist.worker.is_chief))
         with _Stop() as stop:
             cb.stop = stop
-            self.model.fit(ds, epochs=1, steps_per_epoch=self.max_steps - step, callbacks=[cb], verbose=0,
-                           shuffle=False)
+            try:
+                self.model.fit(ds, epochs=1, steps_per_epoch=self.max_steps - step, callbacks=callbacks,
+                               verbose=0, shuffle=False)
+            except Exception as e:
+                if self.dist.worker.count > 1:
+                    self._worker_lost(e, cb)
+                raise
         cb.finish()
+        if cb.step >= self.max_steps and self.dist.worker.is_chief and self.backup_dir.is_dir():
+            import shutil
+
+            shutil.rmtree(self.backup_dir, ignore_errors=True)  # the job is done: no restart to serve
         return cb.summary
+
+    def _worker_lost(self, error, cb):
+        """A multi-worker job whose peer died: one line saying how to go on."""
+        tf = tensorflow()
+        if not isinstance(error, (tf.errors.UnavailableError, tf.errors.InternalError, tf.errors.AbortedError,
+                                  tf.errors.CancelledError, tf.errors.DeadlineExceededError)):
+            return
+        from seqgen.distribute import WorkerLost, read_backup
+
+        try:
+            meta = read_backup(self.backup_dir)
+        except RunError:
+            meta = None
+        where = f"the backup at step {meta['step']}" if meta else "the newest checkpoint"
+        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+        cb.bar.close()
+        raise WorkerLost(f"{self.dist.worker} lost its peers at step {cb.step} ({type(error).__name__}: {first}); "
+                         f"restart the job (the same command on every worker) to resume from {where}") from None
 
     def _log(self, msg):
         if not self.quiet:
@@ -342,10 +420,13 @@ def _make_callback_class():
             self.deadline = loop.t0 + 60 * loop.max_minutes if loop.max_minutes else None
             self.summary = {}
             self.metrics_path = loop.run.path / "metrics.jsonl"
+            # only the chief of a multi-worker job writes to the run directory
+            self.chief = loop.dist.worker.is_chief
+            self.workers = loop.dist.worker.count
             from data_prep.common import progress
 
             self.bar = progress(total=loop.max_steps, desc="train", unit="step",
-                                disable=loop.quiet or os.environ.get("SEQGEN_PROGRESS", "1") == "0")
+                                disable=loop.quiet or not self.chief or os.environ.get("SEQGEN_PROGRESS", "1") == "0")
             self.bar.update(self.step)
             self.last_loss = float("nan")
             self.stopped_by = None
@@ -360,10 +441,15 @@ def _make_callback_class():
                 return float(np.asarray(opt._get_current_learning_rate()))
 
         def _write(self, record):
+            if not self.chief:
+                return
             with open(self.metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
         def _checkpoint(self, why=""):
+            if not self.chief:
+                self.last_ckpt = self.step
+                return
             weights_ok = all(np.all(np.isfinite(np.asarray(w))) for w in self.model.trainable_weights[:4])
             if not weights_ok:
                 self.loop._log(f"not checkpointing step {self.step}: non-finite weights")
@@ -387,6 +473,13 @@ def _make_callback_class():
             self.loop._log(f"non-finite loss; rolled back to {path.name} (step {step}) and skipping ahead")
 
         # -- keras hooks
+        def on_train_begin(self, logs=None):
+            # the optimizer's step counter is the truth (a BackupAndRestore restore has just set it)
+            step = int(np.asarray(self.model.optimizer.iterations))
+            if step != self.step:
+                self.bar.update(step - self.step)
+                self.step = self.last_ckpt = step
+
         def on_train_batch_end(self, batch, logs=None):
             loss = self.loop.batch_loss(logs)
             # Keras reports metrics as means since the start of the epoch (here:
@@ -414,11 +507,19 @@ def _make_callback_class():
                 self._checkpoint()
             if int(self.t["valid_every"]) and self.step % int(self.t["valid_every"]) == 0:
                 self._validate()
-            if self.stop is not None and self.stop.requested:
-                self.stopped_by = self.stop.requested
+            if self.step >= self.loop.max_steps:
                 self.model.stop_training = True
-            elif self.deadline is not None and time.time() >= self.deadline:
-                self.stopped_by = "max_minutes"
+                return
+            why = self.stop.requested if self.stop is not None else None
+            if why is None and self.deadline is not None and time.time() >= self.deadline:
+                why = "max_minutes"
+            if self.workers > 1:
+                # the workers must stop at the same step: they agree (a collective) every log_every steps
+                if self.step % int(self.t["log_every"]) or not self.loop.dist.agree(why is not None):
+                    return
+                why = why or "another worker stopping"
+            if why is not None:
+                self.stopped_by = why
                 self.model.stop_training = True
 
         def _log_window(self):
@@ -463,6 +564,8 @@ def _make_callback_class():
             return res["nll_bits_per_sample"], res["num_samples"]
 
         def _validate(self):
+            if not self.chief:
+                return
             health_check = getattr(self.loop, "health_check", None)
             if health_check is not None:  # a subclass's own validation (distillation)
                 return health_check(self)
@@ -526,10 +629,11 @@ def _make_callback_class():
                 self._validate()
             self.bar.close()
             self.loop.writer.flush()
-            try:
-                self.loop.curves_png(self.metrics_path, self.loop.run.path / "loss.png")
-            except Exception as e:
-                self.loop._log(f"loss.png skipped ({e})")
+            if self.chief:
+                try:
+                    self.loop.curves_png(self.metrics_path, self.loop.run.path / "loss.png")
+                except Exception as e:
+                    self.loop._log(f"loss.png skipped ({e})")
             self.summary.update({"step": self.step, "last_loss": self.last_loss, "stopped_by": why,
                                  "minutes": (time.time() - self.loop.t0) / 60})
             unit = self.loop.unit
@@ -547,6 +651,7 @@ def _Callback(loop):
 
 
 def train(config_path, data_dir, out_dir, max_steps=None, max_minutes=None, overrides=(), resume=False,
-          quiet=False) -> dict:
-    loop = TrainLoop(config_path, data_dir, out_dir, max_steps, max_minutes, overrides, resume, quiet)
+          quiet=False, strategy="default") -> dict:
+    loop = TrainLoop(config_path, data_dir, out_dir, max_steps, max_minutes, overrides, resume, quiet,
+                     strategy=strategy)
     return loop.run_training()

@@ -29,6 +29,16 @@ def test_defaults_filled_and_model_keys_checked(tmp_path):
     ("train: {schedule: linear}\n", "'train.schedule'"),
     ("model: {distribution: {type: poisson}}\n", "distribution"),
     ("train: [1, 2\n", "not valid YAML"),
+    ("train: {backup_every: -1}\n", "'train.backup_every' must be >= 0"),
+    # model.* values have the type of the model's constructor default
+    ("model: {type: wavenet, num_stacks: abc}\n", "'model.num_stacks' must be an integer, got 'abc'"),
+    ("model: {type: wavenet, residual_channels: -3}\n", "'model.residual_channels' must be an integer >= 1"),
+    ("model: {type: wavenet, kernel_size: 1.5}\n", "'model.kernel_size' must be an integer"),
+    ("model: {type: wavenet, layers_per_stack: true}\n", "'model.layers_per_stack' must be an integer"),
+    ("model: {type: wavenet, dropout: 2}\n", "'model.dropout' must be a number in [0, 1)"),
+    ("model: {type: wavenet, local_conditioning: 3}\n", "'model.local_conditioning' must be true or false"),
+    ("model: {type: transformer, positions: 3}\n", "'model.positions' must be a string"),
+    ("model: {type: bytenet, unfold_b: -1}\n", "'model.unfold_b' must be an integer >= 0"),
 ])
 def test_errors_name_the_key(tmp_path, text, needle):
     with pytest.raises(ConfigError) as e:

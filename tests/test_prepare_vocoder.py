@@ -272,6 +272,31 @@ def test_nan_and_too_short_clips_are_skipped(tmp_path):
                                                abs=1e-3)
 
 
+def test_one_good_file_among_corrupt_ones_is_trained_on(tmp_path, capsys):
+    """The split is drawn before the corrupt files are known: when every usable file falls in valid,
+    they become the train split (no 'train split is empty' for a corpus that has audio)."""
+    from data_prep.common import split_keys
+
+    names = next((g, b) for g in ("good", "good2", "good3", "good4") for b in ("bad", "bad2", "bad3")
+                 if split_keys([g, b], 0.5) == {g})
+    src = tmp_path / "clips"
+    good = _write_sine(src / f"{names[0]}.wav", 22050, 6000)
+    (src / f"{names[1]}.wav").write_bytes(os.urandom(3000))
+    out = tmp_path / "data"
+    rc = _main(["prepare", "vocoder", "--input", str(src), "--out", str(out), "--workers", "1",
+                "--valid-fraction", "0.5"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "all 1 usable utterance(s) fell in the valid split" in err and "skipped 1 inputs" in err
+    m = _manifest(out)
+    assert m["splits"]["train"]["num_items"] == 1 and m["splits"]["valid"]["num_items"] == 0
+    assert m["splits"]["valid"]["shards"] == []
+    (rec,) = _records(out, "train")
+    assert rec["id"] == names[0] and rec["num_samples"] == len(good) // 256 * 256
+    assert not list(out.glob("valid-*"))
+    assert json.loads((out / "stats.json").read_text())  # statistics of the one utterance
+
+
 def test_bits_10_and_resampling(tmp_path):
     src = tmp_path / "clips"
     for i in range(4):

@@ -34,6 +34,7 @@ from seqgen.models.transformer import (naive_decode, bucket_length, finalize_tok
                                        masked_token_loss, pad_time, prepare_prompts,
                                        teacher_forced_logits, token_decode_loop, uniforms)
 from seqgen.text import BOS_ID, BYTE_VOCAB_SIZE, EOS_ID, PAD_ID
+from seqgen.models.replica_loss import per_replica_share
 
 __all__ = ["ByteNet"]
 
@@ -170,7 +171,7 @@ class ByteNet(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean cross-entropy (nats per token) ignoring PAD targets."""
-        return masked_token_loss(y, y_pred, sample_weight, self.pad_id, self.losses)
+        return per_replica_share(masked_token_loss(y, y_pred, sample_weight, self.pad_id, self.losses))
 
     # ------------------------------------------------------- incremental step
     def initial_cache(self, batch_size):

@@ -79,6 +79,8 @@ def check_model_config(model: dict, where: str = "config") -> dict:
             hint = f" (did you mean 'model.{close[0]}'?)" if close else ""
             fixed = " (it is taken from the prepared data)" if key in _FROM_DATA.get(model_type, ()) else ""
             raise ConfigError(f"{where}: unknown key 'model.{key}'{fixed}{hint}; valid keys: {', '.join(options)}")
+        default = extras[key] if key in extras else params[key].default
+        _check_type(key, value, default, where)
         out[key] = value
     if "distribution" in out:
         from seqgen.distributions import get_distribution
@@ -131,3 +133,31 @@ def build_model(model_cfg: dict, data_info: dict):
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"model: {e}") from None
+
+
+# integer sizes that may be 0 (all other integers with a positive default are sizes: >= 1)
+_MAY_BE_ZERO = {"unfold_b"}
+
+
+def _check_type(key, value, default, where):
+    """``model.key`` has the type of the constructor's default (lists and None defaults are left to the model)."""
+    def bad(what):
+        raise ConfigError(f"{where}: 'model.{key}' must be {what}, got {value!r}")
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            bad("true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            bad("an integer")
+        if default >= 1 and key not in _MAY_BE_ZERO and value < 1:
+            bad("an integer >= 1")
+        if value < 0:
+            bad("an integer >= 0")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            bad("a number")
+        if key == "dropout" and not 0.0 <= value < 1.0:
+            bad("a number in [0, 1)")
+    elif isinstance(default, str) and not isinstance(value, str):
+        bad("a string")

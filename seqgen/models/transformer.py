@@ -43,6 +43,7 @@ from seqgen.decoding import compile_fn, decode_loop, time_slice
 from seqgen.layers.attention import CausalSelfAttention
 from seqgen.samplers import sample_logits
 from seqgen.text import BOS_ID, BYTE_VOCAB_SIZE, EOS_ID, PAD_ID
+from seqgen.models.replica_loss import per_replica_share
 
 __all__ = ["TransformerDecoder", "TransformerBlock"]
 
@@ -402,7 +403,7 @@ class TransformerDecoder(keras.Model):
         """Mean cross-entropy (nats per token) ignoring PAD targets;
         ``sample_weight [B]`` or ``[B, T]`` weights the mean.  Regularization
         losses are added; a loss given to ``compile`` is ignored."""
-        return masked_token_loss(y, y_pred, sample_weight, self.pad_id, self.losses)
+        return per_replica_share(masked_token_loss(y, y_pred, sample_weight, self.pad_id, self.losses))
 
     # ------------------------------------------------------- incremental step
     def initial_cache(self, batch_size, length=None):

@@ -51,6 +51,7 @@ from seqgen.distributions import get_distribution
 from seqgen.layers.residual_block import ResidualBlock
 from seqgen.models.generation_inputs import check_generation_inputs
 from seqgen.layers.upsampler import Upsampler, default_upsample_scales
+from seqgen.models.replica_loss import per_replica_share
 
 __all__ = ["WaveNet"]
 
@@ -219,7 +220,8 @@ class WaveNet(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean negative log-likelihood (nats per sample) of ``y`` under the
         distribution; ``sample_weight [B]`` or ``[B, T]`` weights a mean.
-        Regularization losses are added.  A loss given to ``compile`` is ignored."""
+        Regularization losses are added.  A loss given to ``compile`` is ignored.
+        Under tf.distribute it is this replica's share (see ``replica_loss``)."""
         nll = self.distribution.nll(y_pred, y)
         if sample_weight is None:
             loss = ops.mean(nll)
@@ -231,7 +233,7 @@ class WaveNet(keras.Model):
             loss = ops.sum(nll * w) / ops.maximum(ops.sum(w), 1e-12)
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
-        return loss
+        return per_replica_share(loss)
 
     # ------------------------------------------------------------ generation
     def initial_cache(self, batch_size):

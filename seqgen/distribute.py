@@ -1,0 +1,312 @@
+"""Data-parallel training for `seqgen train --strategy` (TensorFlow only; imported lazily).
+
+Strategies:
+
+* ``default``: one device, what `seqgen train` has always done.
+* ``mirrored``: ``tf.distribute.MirroredStrategy`` over this machine's GPUs (or
+  its CPU; ``SEQGEN_CPU_DEVICES=N`` splits the CPU into N logical devices, to
+  try the strategy on a machine without GPUs).
+* ``multi-worker``: ``tf.distribute.MultiWorkerMirroredStrategy``; the cluster
+  and this process's place in it come from ``TF_CONFIG``.
+
+Global batch: ``data.batch_size`` is the batch of one optimizer step over all
+replicas.  Each of the N replicas draws ``batch_size / N`` windows from its own
+input pipeline (one per worker, seeded by ``(train.seed, step, worker)``), the
+loss is the mean over the global batch and the replicas' gradients are summed.
+So a step means the same thing whatever N is, and ``train.learning_rate``,
+``train.steps`` and the schedule need no change.  ``batch_size`` must be a
+multiple of N.
+
+Fault tolerance: under ``mirrored`` and ``multi-worker`` a Keras
+``BackupAndRestore`` callback writes ``RUN/backup`` every
+``train.backup_every`` steps (default: ``train.checkpoint_every``).  When a
+worker dies, restart the job with the same command on every worker: each
+worker restores the model, optimizer and step from the backup and the data
+stream goes on from that step.
+
+Only the chief (worker 0) writes to the run directory: checkpoints, the
+backup, ``metrics.jsonl``, TensorBoard, ``loss.png`` and validation.  Every
+worker reads it when the job restarts, so it must be on storage they all see.
+
+Two Keras 3 issues with ``tf.distribute`` are worked around in
+:meth:`Distribution.prepare` (both on ``MultiWorkerMirroredStrategy`` with
+Keras 3.15): ``fit`` reduces the first batch with ``strategy.reduce`` before
+training (which fails for a batch that is a tuple), and the training function
+reduces the scalar logs along an axis 0 they do not have.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import sys
+
+from seqgen.errors import ConfigError, SeqgenError
+from seqgen.runs import RunError, atomic_write
+from seqgen.tf_import import tensorflow
+
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
+class WorkerLost(SeqgenError):
+    """A peer of a multi-worker job stopped answering."""
+
+
+class Worker:
+    """This process's place in a job: ``index`` among ``count`` workers; worker 0 is the chief."""
+
+    def __init__(self, index=0, count=1):
+        self.index, self.count = int(index), int(count)
+
+    @property
+    def is_chief(self) -> bool:
+        return self.index == 0
+
+    def __repr__(self):
+        return f"worker {self.index} of {self.count}"
+
+
+def worker_from_tf_config(text) -> Worker:
+    """The worker ``TF_CONFIG`` describes; a clear one-line error for a missing or bad one."""
+    see = "(see docs/scale_out.md for examples)"
+    if not text:
+        raise ConfigError(f"--strategy multi-worker: set TF_CONFIG to the cluster and this worker's task {see}")
+    try:
+        cfg = json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"TF_CONFIG is not JSON ({e}) {see}") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("cluster"), dict) or \
+            not isinstance(cfg.get("task"), dict):
+        raise ConfigError(f"TF_CONFIG needs a 'cluster' and a 'task' object {see}")
+    cluster, task = cfg["cluster"], cfg["task"]
+    chiefs, workers = cluster.get("chief", []), cluster.get("worker", [])
+    for key, hosts in (("chief", chiefs), ("worker", workers)):
+        if not isinstance(hosts, list) or not all(isinstance(h, str) and ":" in h for h in hosts):
+            raise ConfigError(f"TF_CONFIG cluster.{key} must be a list of 'host:port' strings {see}")
+    extra = sorted(set(cluster) - {"chief", "worker"})
+    if extra:
+        raise ConfigError(f"TF_CONFIG cluster.{extra[0]}: only 'chief' and 'worker' tasks are used by "
+                          f"multi-worker training (no parameter servers) {see}")
+    if len(chiefs) > 1:
+        raise ConfigError(f"TF_CONFIG cluster.chief has {len(chiefs)} hosts; at most one {see}")
+    kind, index = task.get("type"), task.get("index", 0)
+    if kind not in ("chief", "worker"):
+        raise ConfigError(f"TF_CONFIG task.type must be 'chief' or 'worker', got {kind!r} {see}")
+    hosts = chiefs if kind == "chief" else workers
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(hosts):
+        raise ConfigError(f"TF_CONFIG task.index {index!r} is not one of the {len(hosts)} {kind} tasks {see}")
+    position = index if kind == "chief" else len(chiefs) + index
+    return Worker(position, len(chiefs) + len(workers))
+
+
+def _split_cpu(n: int) -> None:
+    tf = tensorflow()
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError:  # devices already initialized: keep them
+        pass
+
+
+class Distribution:
+    """A ``tf.distribute`` strategy (or none) with what `seqgen train` does differently under it."""
+
+    def __init__(self, name="default"):
+        if name not in STRATEGIES:
+            raise ConfigError(f"--strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
+        self.name = name
+        self.worker = Worker()
+        self.strategy = None
+        if name == "default":
+            return
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            raise ConfigError(f"--strategy {name} uses tf.distribute: it needs KERAS_BACKEND=tensorflow "
+                              f"(this is {keras.backend.backend()})")
+        tf = tensorflow()
+        cpus = os.environ.get("SEQGEN_CPU_DEVICES")
+        if cpus:
+            if not cpus.isdigit() or int(cpus) < 1:
+                raise ConfigError(f"SEQGEN_CPU_DEVICES={cpus!r}: give a number of logical CPU devices (>= 1)")
+            _split_cpu(int(cpus))
+        if name == "mirrored":
+            gpus = tf.config.list_logical_devices("GPU")
+            devices = None if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
+            self.strategy = tf.distribute.MirroredStrategy(devices=devices)
+        else:
+            self.worker = worker_from_tf_config(os.environ.get("TF_CONFIG"))
+            self.strategy = tf.distribute.MultiWorkerMirroredStrategy()
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def distributed(self) -> bool:
+        return self.strategy is not None
+
+    @property
+    def replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync if self.strategy is not None else 1
+
+    def describe(self) -> str:
+        if self.strategy is None:
+            return "strategy default (one device)"
+        return f"strategy {self.name}: {self.replicas} replicas, {self.worker}"
+
+    def scope(self):
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    # ------------------------------------------------------------------ data
+    def per_replica_batch(self, global_batch: int, key="data.batch_size") -> int:
+        if global_batch % self.replicas:
+            raise ConfigError(f"{key} = {global_batch} is the global batch; with {self.replicas} replicas it "
+                              f"must be a multiple of {self.replicas}")
+        return global_batch // self.replicas
+
+    def dataset(self, make, global_batch: int):
+        """``make(batch_size, pipeline)`` -> a ``tf.data`` dataset of batches; one pipeline per worker,
+        each batch one replica's share of the global batch."""
+        if self.strategy is None:
+            return make(global_batch, 0)
+        per_replica = self.per_replica_batch(global_batch)
+
+        def fn(context):
+            return make(per_replica, context.input_pipeline_id)
+
+        return self.strategy.distribute_datasets_from_function(fn)
+
+    # ------------------------------------------------------------------ model
+    def prepare(self, model, first_batch) -> None:
+        """Create every variable under the strategy and work around Keras' fit under it."""
+        if self.strategy is None:
+            return
+        tf = tensorflow()
+        inputs = first_batch[0]
+        with self.strategy.scope():
+            model(inputs)  # builds the layers' variables here, not inside a replica function
+            if model.optimizer is not None and not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+        strategy = self.strategy
+
+        @tf.function
+        def train_function(iterator):
+            logs = strategy.run(model.train_step, args=(next(iterator),))
+            return {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
+
+        model.train_function = train_function
+        # the variables exist: fit's symbolic build has nothing to do (and fails on tuple batches)
+        model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+        # validation runs on the chief only: one local call, no collective a peer would have to join
+        local_call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        model.predict_function = lambda batches: local_call(batches[0][0])
+
+    def agree(self, flag: bool) -> bool:
+        """True when ``flag`` is true on any worker (a collective: every worker must call it)."""
+        if self.strategy is None or self.worker.count == 1:
+            return bool(flag)
+        tf = tensorflow()
+        if getattr(self, "_count_flags", None) is None:
+            strategy = self.strategy
+
+            @tf.function
+            def count_flags(flag):
+                return strategy.reduce("SUM", strategy.run(lambda: tf.identity(flag)), axis=None)
+
+            self._count_flags = count_flags
+        return bool(self._count_flags(tf.constant(1.0 if flag else 0.0)).numpy() > 0)
+
+
+# ---------------------------------------------------------------------- backup
+
+
+def _make_backup_class():
+    import keras
+
+    class RunBackup(keras.callbacks.BackupAndRestore):
+        """Keras' BackupAndRestore in ``RUN/backup``, written by the chief only and atomically.
+
+        The weights (model and optimizer, hence the step) go to a file named for
+        their step; ``training_metadata.json`` names it and is replaced last,
+        so a worker killed mid-write leaves the previous backup in force.
+        Backups are taken at global steps that are multiples of ``every``.
+        """
+
+        def __init__(self, backup_dir, every: int, write: bool):
+            super().__init__(str(backup_dir), save_freq=int(every), delete_checkpoint=False)
+            self.dir = pathlib.Path(backup_dir)
+            self.every = int(every)
+            self.write = write
+            self.restored_step = None
+
+        def on_train_begin(self, logs=None):
+            meta = read_backup(self.dir)
+            if meta is None:
+                return
+            self._weights_path = str(self.dir / meta["weights"])
+            try:
+                self._load_model()
+            except Exception as e:
+                raise RunError(f"{self.dir}: the backup {meta['weights']} cannot be restored "
+                               f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}); "
+                               f"delete {self.dir} to resume from the run's checkpoints with --resume") from None
+            self.model._initial_epoch = 0  # one epoch per run: the step lives in the optimizer
+            self.restored_step = int(self.model.optimizer.iterations.numpy())
+
+        def on_train_batch_end(self, batch, logs=None):
+            step = int(self.model.optimizer.iterations.numpy())
+            if step % self.every == 0:
+                self.save(step)
+
+        def save(self, step: int) -> None:
+            if not self.write:
+                return
+            self.dir.mkdir(parents=True, exist_ok=True)
+            name = f"backup-{step:08d}.weights.h5"
+            tmp = self.dir / f".tmp-{name}"
+            try:
+                self.model.save_weights(str(tmp), overwrite=True)
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.dir / name)
+                atomic_write(self.dir / "training_metadata.json",
+                             json.dumps({"epoch": 0, "step": step, "weights": name}))
+            except OSError as e:
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+                print(f"seqgen train: warning: could not write the backup at step {step} "
+                      f"({e.strerror or e}); the previous backup is kept", file=sys.stderr)
+                return
+            for old in self.dir.glob("backup-*.weights.h5"):
+                if old.name != name:
+                    try:
+                        old.unlink()
+                    except OSError:
+                        pass
+
+        def on_train_end(self, logs=None):
+            pass  # the backup stays until the run reaches train.steps (see TrainLoop)
+
+    return RunBackup
+
+
+def read_backup(backup_dir) -> dict | None:
+    """``RUN/backup/training_metadata.json`` as a dict, or None when there is no usable backup."""
+    path = pathlib.Path(backup_dir) / "training_metadata.json"
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+        step, name = int(meta["step"]), str(meta["weights"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{path}: unreadable backup metadata ({e}); delete {path.parent} to resume from the "
+                       f"run's checkpoints with --resume") from None
+    if not (path.parent / name).is_file():
+        raise RunError(f"{path}: names {name}, which is missing; delete {path.parent} to resume from the "
+                       f"run's checkpoints with --resume")
+    return {"step": step, "weights": name}
+
+
+def backup_callback(backup_dir, every: int, write: bool):
+    return _make_backup_class()(backup_dir, every, write)
