@@ -40,10 +40,9 @@ import contextlib
 import json
 import os
 import pathlib
-import sys
 
 from seqgen.errors import ConfigError, SeqgenError
-from seqgen.runs import RunError, atomic_write
+from seqgen.runs import RunError, save_then_point
 from seqgen.tf_import import tensorflow
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -262,21 +261,10 @@ def _make_backup_class():
                 return
             self.dir.mkdir(parents=True, exist_ok=True)
             name = f"backup-{step:08d}.weights.h5"
-            tmp = self.dir / f".tmp-{name}"
-            try:
-                self.model.save_weights(str(tmp), overwrite=True)
-                with open(tmp, "rb") as f:
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.dir / name)
-                atomic_write(self.dir / "training_metadata.json",
-                             json.dumps({"epoch": 0, "step": step, "weights": name}))
-            except OSError as e:
-                try:
-                    tmp.unlink()
-                except OSError:
-                    pass
-                print(f"seqgen train: warning: could not write the backup at step {step} "
-                      f"({e.strerror or e}); the previous backup is kept", file=sys.stderr)
+            if not save_then_point(lambda tmp: self.model.save_weights(str(tmp), overwrite=True),
+                                   self.dir / f".tmp-{name}", self.dir / name, self.dir / "training_metadata.json",
+                                   json.dumps({"epoch": 0, "step": step, "weights": name}),
+                                   f"backup at step {step}", "the previous backup is kept"):
                 return
             for old in self.dir.glob("backup-*.weights.h5"):
                 if old.name != name:

@@ -113,19 +113,8 @@ class Run:
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         final = self.ckpt_dir / f"ckpt-{step:08d}.keras"
         tmp = self.ckpt_dir / f".tmp-{step:08d}-{os.getpid()}.keras"
-        try:
-            model.save(tmp)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-            atomic_write(self.ckpt_dir / "latest", final.name + "\n")
-        except OSError as e:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-            print(f"seqgen train: warning: could not write checkpoint at step {step} ({e.strerror or e}); "
-                  f"the previous checkpoint is kept", file=sys.stderr)
+        if not save_then_point(model.save, tmp, final, self.ckpt_dir / "latest", final.name + "\n",
+                               f"checkpoint at step {step}", "the previous checkpoint is kept"):
             return None
         for _, old in self.checkpoints()[keep:]:
             try:
@@ -166,6 +155,27 @@ class Run:
                 opt.finalize_variable_values(model.trainable_variables)
             return model, step, path
         raise RunError(f"{self.path}: no readable checkpoint ({'; '.join(errors)})")
+
+
+def save_then_point(save, tmp: pathlib.Path, final: pathlib.Path, pointer: pathlib.Path, pointer_text: str,
+                    what: str, kept: str) -> bool:
+    """``save(tmp)`` writes a file that becomes ``final`` once complete and synced; then ``pointer``
+    (a small file naming it) is replaced.  A failed write (a full disk...) changes nothing but leaves
+    one warning line (``what``, then ``kept``); returns whether it worked."""
+    try:
+        save(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        atomic_write(pointer, pointer_text)
+    except OSError as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        print(f"seqgen train: warning: could not write the {what} ({e.strerror or e}); {kept}", file=sys.stderr)
+        return False
+    return True
 
 
 def atomic_write(path: pathlib.Path, text: str) -> None:

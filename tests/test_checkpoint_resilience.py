@@ -105,7 +105,7 @@ def test_disk_full_on_rename_or_latest_leaves_no_partial_file(tmp_path, monkeypa
     monkeypatch.setattr(R.os, "replace", replace)
     run.save_checkpoint(model, 20)
     monkeypatch.undo()
-    assert "could not write checkpoint at step 20" in capsys.readouterr().err
+    assert "could not write the checkpoint at step 20" in capsys.readouterr().err
     leftovers = [p.name for p in run.ckpt_dir.iterdir() if not (R._CKPT.match(p.name) or p.name == "latest")]
     assert leftovers == [], leftovers
     # whatever is there under a real name is complete; the newest loads
@@ -132,7 +132,7 @@ def test_file_size_limit_during_real_keras_write(tmp_path, capsys):
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, old_handler)
     assert result is None
-    assert "could not write checkpoint at step 20" in capsys.readouterr().err
+    assert "could not write the checkpoint at step 20" in capsys.readouterr().err
     _assert_only_good_checkpoints(run, [10], model)
 
 
@@ -163,7 +163,7 @@ sys.exit(cli.main(sys.argv[1:]))
                         "--set", "train.valid_every=0"], env=env, cwd=str(REPO), capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
-    warnings = [ln for ln in p.stderr.splitlines() if "could not write checkpoint" in ln]
+    warnings = [ln for ln in p.stderr.splitlines() if "could not write the checkpoint" in ln]
     assert len(warnings) == 1 and "step 20" in warnings[0], p.stderr[-2000:]
     assert "Traceback" not in p.stderr
     r = Run(run)
