@@ -479,6 +479,28 @@ def _make_callback_class():
             if step != self.step:
                 self.bar.update(step - self.step)
                 self.step = self.last_ckpt = step
+            self._forget_records_after(step)
+
+        def _forget_records_after(self, step):
+            """A resumed run replays the steps after its checkpoint (or backup): their old records go,
+            so metrics.jsonl and the curves have one record per step."""
+            if not self.chief or not self.metrics_path.is_file():
+                return
+            lines = self.metrics_path.read_text().splitlines()
+            kept = []
+            for line in lines:
+                try:
+                    if int(json.loads(line)["step"]) > step:
+                        continue
+                except (ValueError, KeyError, TypeError):
+                    pass  # a torn last line of a killed run, or not ours: leave it to the readers
+                kept.append(line)
+            if len(kept) != len(lines):
+                from seqgen.runs import atomic_write
+
+                atomic_write(self.metrics_path, "".join(line + "\n" for line in kept))
+                self.loop._log(f"metrics.jsonl: dropped {len(lines) - len(kept)} record(s) after step {step}, "
+                               f"the steps this run repeats")
 
         def on_train_batch_end(self, batch, logs=None):
             loss = self.loop.batch_loss(logs)

@@ -216,13 +216,25 @@ def test_sigkill_at_random_moments_then_resume(espeak_vocoder_data, tmp_path):
         else:
             args = ["train", "--resume"]
         args += ["--out", str(run), "--max-steps", "1000", *common]
+        # the resumed run drops the records of the steps it repeats (those after its checkpoint):
+        # it replaces metrics.jsonl, and appends its own records after the ones it kept
+        old = _logged_steps(run)
+        n_before = len([s for s in old if resume_from is None or s <= resume_from])
+        rewritten = len(old) == n_before  # nothing to drop
+
+        def started():
+            nonlocal rewritten
+            if not rewritten:
+                rewritten = (run / "metrics.jsonl").stat().st_ino != inode
+            return rewritten and len(_logged_steps(run)) >= n_before + 3
+
+        inode = (run / "metrics.jsonl").stat().st_ino if old else None
         with open(log, "w") as f:
             proc = subprocess.Popen([sys.executable, "-m", "seqgen.cli", *args], env=env, cwd=str(REPO),
                                     stdout=subprocess.DEVNULL, stderr=f)
-        n_before = len(_logged_steps(run))
         # wait until this process has trained a few steps of its own, then a random extra delay
         deadline = time.time() + 240
-        while time.time() < deadline and len(_logged_steps(run)) < n_before + 3:
+        while time.time() < deadline and not started():
             assert proc.poll() is None, log.read_text()[-2000:]
             time.sleep(0.1)
         time.sleep(rng.uniform(0.0, 2.5))
@@ -253,4 +265,6 @@ def test_sigkill_at_random_moments_then_resume(espeak_vocoder_data, tmp_path):
     p = run_cli("train", "--resume", "--out", run, "--max-steps", resume_from + 5, *common)
     assert f"resumed from ckpt-{resume_from:08d}.keras at step {resume_from}" in p.stderr
     assert r.checkpoints()[0][0] == resume_from + 5
-    assert _logged_steps(run)[-1] == resume_from + 5
+    steps = _logged_steps(run)
+    assert steps[-1] == resume_from + 5
+    assert steps == list(range(1, resume_from + 6))  # one record per step, none repeated

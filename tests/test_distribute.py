@@ -228,7 +228,10 @@ def test_two_workers_sigkill_one_then_restart_resumes_from_the_backup(espeak_voc
         assert "stopped at step 100 (end of run)" in log
     records = [r for r in _metrics(run) if "loss" in r]
     # the step counter goes on from the backup: the first record of the restarted job is the next log step
-    restart = len(before)
+    # the records of the steps after the backup (logged before the kill) were replaced: one per step
+    steps = [r["step"] for r in records]
+    assert steps == sorted(set(steps)) == list(range(5, 101, 5))
+    restart = sum(1 for r in before if r["step"] <= backup_step)
     assert records[restart]["step"] == backup_step + 5
     assert records[-1]["step"] == 100
     # the weights came back from the backup, not from a fresh start
