@@ -150,6 +150,8 @@ class Distribution:
     def describe(self) -> str:
         if self.strategy is None:
             return "strategy default (one device)"
+        if self.worker.count == 1:
+            return f"strategy {self.name}: {self.replicas} replica(s) on this machine"
         return f"strategy {self.name}: {self.replicas} replicas, {self.worker}"
 
     def scope(self):

@@ -142,6 +142,36 @@ def test_global_batch_must_split_over_the_replicas(espeak_vocoder_data, tmp_path
     assert "data.batch_size = 3 is the global batch" in last and "multiple of 2" in last
 
 
+def test_mirrored_sigkill_then_the_same_command_resumes_from_the_backup(espeak_vocoder_data, tmp_path):
+    """One machine, two replicas: killed mid-run, the job goes on from RUN/backup without --resume."""
+    from seqgen.runs import Run
+
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "seqgen.cli", "train", str(TINY), "--data", str(espeak_vocoder_data), "--out",
+            str(run), "--strategy", "mirrored", "--max-steps", "60", "--set", "train.backup_every=10",
+            "--set", "train.checkpoint_every=1000", "--set", "train.valid_every=0", "--set", "train.log_every=5"]
+    env = dict(os.environ, SEQGEN_PROGRESS="0", SEQGEN_CPU_DEVICES="2")
+    with open(tmp_path / "first.log", "w") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
+    deadline = time.time() + 240
+    while _backup_step(run) < 20 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    backup_step = _backup_step(run)
+    assert 20 <= backup_step < 60, (tmp_path / "first.log").read_text()[-2000:]
+    assert "2 replica(s) on this machine" in (tmp_path / "first.log").read_text()
+    done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=str(REPO), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"restarting from the backup at step {backup_step}" in done.stderr
+    assert "stopped at step 60 (end of run)" in done.stderr
+    steps = [r["step"] for r in _metrics(run) if "loss" in r]
+    assert steps == sorted(set(steps)) and [s for s in steps if s > backup_step] == \
+        list(range(backup_step + 5, 61, 5))
+    _, step, _ = Run(run).load_model(use_ema=False)
+    assert step == 60 and not (run / "backup").exists()
+
+
 # --------------------------------------------------------------------------- two workers on 127.0.0.1
 
 
