@@ -37,13 +37,16 @@ def test_sigkill_then_resume_continues_step_and_loss_falls(espeak_vocoder_data, 
     _, loaded_step, _ = Run(run).load_model(use_ema=False)
     assert loaded_step == last_ckpt
     before = [rec["loss"] for rec in _steps(run)]
+    # the resumed run drops the records of the steps after its checkpoint (it repeats those steps)
+    kept = [rec for rec in _steps(run) if rec["step"] <= last_ckpt]
 
     p = run_cli("train", "--out", run, "--resume", "--max-steps", last_ckpt + 40, "--set", "train.valid_every=0",
                 "--set", "train.log_every=5")
     assert f"resumed from ckpt-{last_ckpt:08d}.keras at step {last_ckpt}" in p.stderr
     recs = _steps(run)
-    after = [rec for rec in recs[len(before):]]
+    after = recs[len(kept):]
     assert after, "no steps logged after resume"
+    assert [rec["step"] for rec in recs] == list(range(5, last_ckpt + 41, 5))  # one record per step
     # The step counter continues from the checkpoint (not from 0, not from the kill point).
     assert after[0]["step"] == last_ckpt + 5
     assert after[-1]["step"] == last_ckpt + 40
