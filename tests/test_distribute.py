@@ -142,6 +142,7 @@ def test_global_batch_must_split_over_the_replicas(espeak_vocoder_data, tmp_path
     assert "data.batch_size = 3 is the global batch" in last and "multiple of 2" in last
 
 
+@pytest.mark.slow  # ~45 s; the two-worker test below shows the same restart in the default suite
 def test_mirrored_sigkill_then_the_same_command_resumes_from_the_backup(espeak_vocoder_data, tmp_path):
     """One machine, two replicas: killed mid-run, the job goes on from RUN/backup without --resume."""
     from seqgen.runs import Run
