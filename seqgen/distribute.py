@@ -177,8 +177,13 @@ class Distribution:
         return self.strategy.distribute_datasets_from_function(fn)
 
     # ------------------------------------------------------------------ model
-    def prepare(self, model, first_batch) -> None:
-        """Create every variable under the strategy and work around Keras' fit under it."""
+    def prepare(self, model, first_batch, jit_compile=False) -> None:
+        """Create every variable under the strategy and work around Keras' fit under it.
+
+        With ``jit_compile`` each replica's forward and backward pass is one XLA
+        program; the gradients' all-reduce and the update run outside it (XLA
+        cannot compile the collectives).  Without it, Keras' ``train_step`` runs
+        as it is in every replica."""
         if self.strategy is None:
             return
         tf = tensorflow()
@@ -188,10 +193,11 @@ class Distribution:
             if model.optimizer is not None and not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
         strategy = self.strategy
+        replica_step = _xla_replica_step(model, strategy) if jit_compile else model.train_step
 
         @tf.function
         def train_function(iterator):
-            logs = strategy.run(model.train_step, args=(next(iterator),))
+            logs = strategy.run(replica_step, args=(next(iterator),))
             return {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
 
         model.train_function = train_function
@@ -215,6 +221,29 @@ class Distribution:
 
             self._count_flags = count_flags
         return bool(self._count_flags(tf.constant(1.0 if flag else 0.0)).numpy() > 0)
+
+
+def _xla_replica_step(model, strategy):
+    """One replica's training step: loss and gradients in one XLA program, then the optimizer's
+    update (whose gradient all-reduce stays outside XLA).  Logs the replica's mean loss."""
+    tf = tensorflow()
+    variables = model.trainable_variables
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def loss_and_gradients(x, y, weight):
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=weight, training=True)
+        return loss, tape.gradient(loss, variables)
+
+    def step(data):
+        x, y, weight = (tuple(data) + (None,))[:3]
+        loss, grads = loss_and_gradients(x, y, weight)
+        model.optimizer.apply_gradients(zip(grads, variables))
+        # compute_loss returned this replica's share; the log is its mean, as Keras' loss tracker has it
+        return {"loss": loss * strategy.num_replicas_in_sync}
+
+    return step
 
 
 # ---------------------------------------------------------------------- backup

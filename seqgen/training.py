@@ -269,7 +269,8 @@ class TrainLoop:
         self.data_info = data_info_for(model_type, self.data_dir)
         keras.utils.set_random_seed(int(self.cfg["train"]["seed"]))
         chief = self.dist.worker.is_chief
-        # XLA cannot compile the replicas' collectives: a distributed step runs as a plain tf.function
+        # XLA cannot compile the replicas' collectives: under a strategy Distribution.prepare compiles
+        # each replica's forward and backward pass instead of Keras' whole step
         jit = bool(self.cfg["train"]["jit_compile"]) and not self.dist.distributed
         with self.dist.scope():
             if self.resume and self.run.checkpoints():
@@ -295,7 +296,8 @@ class TrainLoop:
         self.model, self.step0 = model, step
         if self.dist.distributed:
             self._log(self.dist.describe())
-            self.dist.prepare(model, next(iter(self._local_dataset(step, 1, 0))))
+            self.dist.prepare(model, next(iter(self._local_dataset(step, 1, 0))),
+                              jit_compile=bool(self.cfg["train"]["jit_compile"]))
         if hasattr(model, "summary_text"):  # layers, receptive field, parameters
             sr = self.data_info.get("sample_rate")
             self._log(model.summary_text(sr) if sr else model.summary_text())

@@ -105,7 +105,7 @@ _EQUIVALENCE = textwrap.dedent("""
         model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False)
     def make(batch, pipeline):
         return tf.data.Dataset.from_tensor_slices(({"x": x, "mel": mel}, y)).batch(batch).repeat()
-    dist.prepare(model, next(iter(make(1, 0))))
+    dist.prepare(model, next(iter(make(1, 0))), jit_compile=sys.argv[4] == "xla")
     losses = []
     cb = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: (losses.append(float(logs["loss"])),
                                                                           model.reset_metrics()))
@@ -115,22 +115,31 @@ _EQUIVALENCE = textwrap.dedent("""
 """)
 
 
-def _equivalence_run(strategy, out, env=None):
+def _equivalence_run(strategy, out, env=None, step="keras"):
     e = dict(os.environ, **(env or {}))
-    proc = subprocess.run([sys.executable, "-c", _EQUIVALENCE, strategy, str(TINY), str(out)], capture_output=True,
-                          text=True, env=e, cwd=str(REPO), timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _EQUIVALENCE, strategy, str(TINY), str(out), step],
+                          capture_output=True, text=True, env=e, cwd=str(REPO), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_two_replicas_take_the_same_steps_as_one_device(tmp_path):
-    one = _equivalence_run("default", tmp_path / "one.npy")
-    two = _equivalence_run("mirrored", tmp_path / "two.npy", env={"SEQGEN_CPU_DEVICES": "2"})
+@pytest.fixture(scope="module")
+def one_device_steps(tmp_path_factory):
+    out = tmp_path_factory.mktemp("one_device") / "one.npy"
+    return _equivalence_run("default", out), out
+
+
+@pytest.mark.parametrize("step", ["keras", "xla"])
+def test_two_replicas_take_the_same_steps_as_one_device(one_device_steps, tmp_path, step):
+    """``keras``: Keras' train_step in each replica; ``xla``: each replica's forward and backward
+    pass compiled by XLA (what `seqgen train` does with train.jit_compile, the default)."""
+    one, one_path = one_device_steps
+    two = _equivalence_run("mirrored", tmp_path / "two.npy", env={"SEQGEN_CPU_DEVICES": "2"}, step=step)
     assert (one["replicas"], two["replicas"]) == (1, 2)
     # the logged loss is the mean over the global batch, not a sum over replicas
     np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-5)
     assert one["losses"][-1] < one["losses"][0]  # the steps did something
-    w1, w2 = np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy")
+    w1, w2 = np.load(one_path), np.load(tmp_path / "two.npy")
     np.testing.assert_allclose(w2, w1, atol=2e-5)
 
 
@@ -231,7 +240,8 @@ def test_two_workers_sigkill_one_then_restart_resumes_from_the_backup(espeak_voc
     run = tmp_path / "run"
     # no checkpoint before the end (checkpoint_every is large): only the backup can restore the job
     args = ["--max-steps", 100, "--set", "train.steps=100", "--set", "train.backup_every=10",
-            "--set", "train.checkpoint_every=1000", "--set", "train.valid_every=0", "--set", "train.log_every=5"]
+            "--set", "train.checkpoint_every=1000", "--set", "train.valid_every=0", "--set", "train.log_every=5",
+            "--set", "train.jit_compile=false"]  # XLA under a strategy: see the equivalence test
     procs = _start_job(espeak_vocoder_data, run, args, tmp_path, "first")
     deadline = time.time() + 240
     while _backup_step(run) < 30 and time.time() < deadline and all(p.poll() is None for p in procs):
@@ -283,7 +293,7 @@ def test_workers_stop_together_when_one_is_asked_to(espeak_vocoder_data, tmp_pat
 
     run = tmp_path / "run"
     args = ["--max-steps", 100000, "--set", "train.steps=100000", "--set", "train.valid_every=0",
-            "--set", "train.log_every=5", "--set", "train.checkpoint_every=1000"]
+            "--set", "train.log_every=5", "--set", "train.checkpoint_every=1000", "--set", "train.jit_compile=false"]
     procs = _start_job(espeak_vocoder_data, run, args, tmp_path, "stop")
     deadline = time.time() + 240
     while not (run / "metrics.jsonl").is_file() and time.time() < deadline and all(p.poll() is None for p in procs):

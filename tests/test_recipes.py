@@ -58,6 +58,7 @@ def _fsdd_subset(shared_data, tmp_path, per_speaker=5):
     return out, sorted(seen)
 
 
+@pytest.mark.slow  # ~50 s: in .ci/run's slow step (the default suite is kept under ~15 min)
 def test_speaker_recipe_and_speaker_choice(shared_data, tmp_path):
     csv_path, speakers = _fsdd_subset(shared_data, tmp_path)
     work = tmp_path / "w"
