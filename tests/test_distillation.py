@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import soundfile as sf
 
 from conftest import REPO, run_cli
@@ -11,6 +12,7 @@ from conftest import REPO, run_cli
 RECIPE = REPO / "recipes" / "parallel_wavenet"
 
 
+@pytest.mark.slow  # ~40-70 s: in .ci/run's slow step (the default suite is kept under ~15 min)
 def test_tiny_recipe_end_to_end_then_parallel_sample(tmp_path):
     work = tmp_path / "w"
     p = run_cli("recipe", "run", "parallel_wavenet", "--preset", "tiny", "--workdir", work,

@@ -60,6 +60,7 @@ def _check_learned(run):
     return valid[-1]
 
 
+@pytest.mark.slow  # ~40-70 s: in .ci/run's slow step (the default suite is kept under ~15 min)
 def test_transformer_trains_evaluates_and_generates(text_data, tmp_path):
     run = tmp_path / "run"
     run_cli("train", TINY, "--data", text_data, "--out", run, "--max-steps", "40",
