@@ -98,6 +98,7 @@ def test_transformer_trains_evaluates_and_generates(text_data, tmp_path):
     assert p.returncode == 2 and "trained on windows of 64" in p.stderr
 
 
+@pytest.mark.slow  # ~25-40 s: in .ci/run's slow step (the default suite is kept under ~15 min)
 def test_bytenet_lm_trains_and_generates(text_data, tmp_path):
     cfg = tmp_path / "bytenet_lm.yaml"
     cfg.write_text(BYTENET_LM)

@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from conftest import REPO, TINY, run_cli
 from seqgen.runs import Run
@@ -16,6 +17,7 @@ def _steps(run):
     return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
 
 
+@pytest.mark.slow  # ~25-40 s: in .ci/run's slow step (the default suite is kept under ~15 min)
 def test_sigkill_then_resume_continues_step_and_loss_falls(espeak_vocoder_data, tmp_path):
     run = tmp_path / "run"
     env = dict(os.environ, SEQGEN_PROGRESS="0")

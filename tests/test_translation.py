@@ -68,6 +68,7 @@ def test_bleu_is_100_when_outputs_are_the_references(pairs_data, monkeypatch):
     assert evaluation.translation_scores(None, pairs_data, "valid")["bleu"] < 1.0
 
 
+@pytest.mark.slow  # ~25-40 s: in .ci/run's slow step (the default suite is kept under ~15 min)
 def test_bytenet_translation_recipe_tiny(tmp_path):
     work = tmp_path / "w"
     p = run_cli("recipe", "run", "bytenet_translation", "--preset", "tiny", "--workdir", work,
