@@ -31,7 +31,9 @@ def _add_train(sub):
     p.add_argument("--data", metavar="DATA", help="folder made by `seqgen prepare` (kept from the run on --resume)")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory")
     _add_run_options(p, "train.learning_rate=3e-4")
-    p.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"], default="default",
+    from seqgen.distribute import STRATEGIES  # light: TensorFlow is imported only when a strategy is made
+
+    p.add_argument("--strategy", choices=STRATEGIES, default="default",
                    help="data-parallel training with tf.distribute: mirrored = this machine's GPUs; "
                         "multi-worker = several machines described by TF_CONFIG. data.batch_size is the "
                         "global batch. A job restarted with the same command resumes from RUN/backup "

@@ -117,6 +117,7 @@ class Distribution:
         self.name = name
         self.worker = Worker()
         self.strategy = None
+        self._count_flags = None  # agree()'s compiled all-reduce, made on first use
         if name == "default":
             return
         import keras
@@ -158,9 +159,9 @@ class Distribution:
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
     # ------------------------------------------------------------------ data
-    def per_replica_batch(self, global_batch: int, key="data.batch_size") -> int:
+    def per_replica_batch(self, global_batch: int) -> int:
         if global_batch % self.replicas:
-            raise ConfigError(f"{key} = {global_batch} is the global batch; with {self.replicas} replicas it "
+            raise ConfigError(f"data.batch_size = {global_batch} is the global batch; with {self.replicas} replicas it "
                               f"must be a multiple of {self.replicas}")
         return global_batch // self.replicas
 
@@ -212,7 +213,7 @@ class Distribution:
         if self.strategy is None or self.worker.count == 1:
             return bool(flag)
         tf = tensorflow()
-        if getattr(self, "_count_flags", None) is None:
+        if self._count_flags is None:
             strategy = self.strategy
 
             @tf.function

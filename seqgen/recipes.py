@@ -192,7 +192,8 @@ def _has_checkpoints(run_dir):
     """A recipe stage run again resumes its run when that run has a checkpoint."""
     from seqgen.runs import Run
 
-    return Run(run_dir).exists() and bool(Run(run_dir).checkpoints())
+    run = Run(run_dir)
+    return run.exists() and bool(run.checkpoints())
 
 
 def _prepare_and_train(spec, prep_fn, cfg_path, work, src, max_minutes, max_steps, overrides, total):

@@ -44,15 +44,18 @@ def load_text_run(run_dir, kinds=("text", "pairs")):
     return model, step, {**info, "trained_window": window}
 
 
+def _usable_context(model, trained_window=None):
+    """The positions a Transformer may use: ``min(max_length, trained_window)`` (positions
+    past the training windows have untrained embeddings)."""
+    length = int(model.max_length)
+    return min(length, int(trained_window)) if trained_window else length
+
+
 def _context_limit(model, chunk, trained_window=None):
     """Bytes of context re-read per chunk: a Transformer keeps every position it
-    generates within what it was trained on (``min(max_length, trained_window)``;
-    positions past the training windows have untrained embeddings)."""
+    generates within :func:`_usable_context`."""
     if hasattr(model, "max_length"):
-        length = int(model.max_length)
-        if trained_window:
-            length = min(length, int(trained_window))
-        return length - int(chunk)
+        return _usable_context(model, trained_window) - int(chunk)
     return max(1, int(model.receptive_field))
 
 
@@ -72,8 +75,7 @@ def generate_stream(model, prompt="", max_bytes=256, temperature=1.0, top_k=0, t
     if chunk is None:
         chunk = 64
         if hasattr(model, "max_length"):
-            usable = min(int(model.max_length), int(trained_window or model.max_length))
-            chunk = max(1, min(chunk, usable // 2))
+            chunk = max(1, min(chunk, _usable_context(model, trained_window) // 2))
     chunk = max(1, int(chunk))
     limit = _context_limit(model, chunk, trained_window)
     if limit < 1:

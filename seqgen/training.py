@@ -193,11 +193,9 @@ class TrainLoop:
         self.strategy_name = strategy
         self.backup_dir = self.run.path / "backup"
         self.backup = None
-        if strategy != "default":
-            from seqgen.distribute import STRATEGIES, read_backup
+        if strategy != "default":  # the name is checked by seqgen.distribute.Distribution
+            from seqgen.distribute import read_backup
 
-            if strategy not in STRATEGIES:
-                raise ConfigError(f"--strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
             self.backup = read_backup(self.backup_dir)
             if self.backup is not None and not resume:
                 resume = True  # a restarted job: go on from its backup
