@@ -16,7 +16,7 @@ grapheme-to-phoneme data set, so every recipe can run end to end offline.
 Command line::
 
     python -m data_prep.embedded speech 200 data/espeak      # LJSpeech layout
-    python -m data_prep.embedded g2p 2000 data/g2p.tsv       # text<TAB>ipa
+    python -m data_prep.embedded g2p all data/g2p.tsv        # text<TAB>ipa
     python -m data_prep.embedded prose data/prose.txt        # plain paragraphs
 """
 from __future__ import annotations
@@ -556,15 +556,21 @@ def _short_texts() -> tuple[str, ...]:
     return tuple(out)
 
 
-def g2p_pairs(n: int, seed: int = 0, voice: str = "en-us") -> list[tuple[str, str]]:
-    """``n`` (text, IPA) pairs: short English texts and espeak-ng transcriptions.
+def g2p_available() -> int:
+    """How many distinct short texts :func:`g2p_pairs` can draw from (about 1,100 on Python 3.11)."""
+    return len(_short_texts())
 
-    Texts are 10..80 characters, drawn without repetition from the standard
-    library prose in an order fixed by ``seed``.  Asking for more pairs than
-    there are distinct texts raises :class:`seqgen.errors.DataError`.
+
+def g2p_pairs(n: int | None = None, seed: int = 0, voice: str = "en-us") -> list[tuple[str, str]]:
+    """``n`` (text, IPA) pairs, or one per distinct text when ``n`` is None.
+
+    Texts are short English sentences and clauses (10..80 characters) from the
+    standard library prose, drawn without repetition in an order fixed by
+    ``seed``; the targets are espeak-ng's IPA transcriptions.  Asking for more
+    pairs than :func:`g2p_available` raises :class:`seqgen.errors.DataError`.
     """
     texts = list(_short_texts())
-    n = int(n)
+    n = len(texts) if n is None else int(n)
     if n > len(texts):
         from seqgen.errors import DataError
 
@@ -577,8 +583,8 @@ def g2p_pairs(n: int, seed: int = 0, voice: str = "en-us") -> list[tuple[str, st
     return pairs
 
 
-def write_g2p_tsv(n: int, path, seed: int = 0) -> pathlib.Path:
-    """Write :func:`g2p_pairs` as ``text<TAB>ipa`` lines (UTF-8) and return the path."""
+def write_g2p_tsv(n: int | None, path, seed: int = 0) -> pathlib.Path:
+    """Write :func:`g2p_pairs` (all of them when ``n`` is None) as ``text<TAB>ipa`` lines (UTF-8)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pairs = g2p_pairs(n, seed=seed)
@@ -597,7 +603,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--processes", type=int, default=None)
     p = sub.add_parser("g2p", help="text<TAB>ipa pairs")
-    p.add_argument("n", type=int)
+    p.add_argument("n", type=lambda v: None if v == "all" else int(v), help="number of pairs, or 'all'")
     p.add_argument("path")
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("prose", help="standard-library prose as plain text")

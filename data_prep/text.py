@@ -178,16 +178,39 @@ def _clean_side(s: str) -> bool:
     return bool(s.strip()) and not any(ord(c) < 32 for c in s)
 
 
+def g2p_source_size(src):
+    """For the embedded source ``espeak-g2p[:N]``: N, or None for every available pair.
+
+    Returns False for any other source.  A count that is not a positive
+    number, or more than the embedded prose offers, is a one-line DataError.
+    """
+    src = str(src)
+    if src != "espeak-g2p" and not src.startswith("espeak-g2p:"):
+        return False
+    from data_prep import embedded
+
+    value = src.partition(":")[2]
+    if value in ("", "all"):
+        return None
+    try:
+        n = int(value)
+        if n <= 0:
+            raise ValueError
+    except ValueError:
+        raise DataError(f"--input {src}: expected espeak-g2p, espeak-g2p:all or espeak-g2p:N "
+                        "with N a positive number of pairs") from None
+    available = embedded.g2p_available()
+    if n > available:
+        raise DataError(f"--input {src}: the embedded prose offers {available} distinct short sentences; "
+                        f"use espeak-g2p (all of them) or N <= {available}")
+    return n
+
+
 def prepare_pairs(src, out, valid_fraction=0.05, workers=None) -> dict:
+    n = g2p_source_size(src)  # a bad embedded source fails before the output folder is touched
     out = common.prepare_out_dir(out)
     skipped = common.Skipped()
-    if str(src).startswith("espeak-g2p:"):
-        try:
-            n = int(str(src).split(":", 1)[1])
-            if n <= 0:
-                raise ValueError
-        except ValueError:
-            raise DataError(f"--input {src}: expected espeak-g2p:N with N a positive number of pairs") from None
+    if n is not False:
         from data_prep import embedded
 
         path = out / "g2p_pairs.tsv"

@@ -73,8 +73,8 @@ def _add_prepare(sub):
     t.set_defaults(func=_cmd_prepare_text)
 
     q = ps.add_parser("pairs", help="source<TAB>target pairs for translation",
-                      description="FILE.tsv has source<TAB>target lines, or espeak-g2p:N for N English -> IPA "
-                                  "pairs made offline with espeak-ng. The split is grouped by source side.")
+                      description="FILE.tsv has source<TAB>target lines, or espeak-g2p[:N] for (N of) the English -> "
+                                  "IPA pairs made offline with espeak-ng from the embedded prose (about 1,100). The split is grouped by source side.")
     q.add_argument("--input", required=True, metavar="FILE.tsv")
     q.add_argument("--out", required=True, metavar="DATA")
     q.add_argument("--valid-fraction", type=fraction, default=0.05)

@@ -37,7 +37,7 @@ import time
 from seqgen.errors import ConfigError, SeqgenError
 
 RECIPE_KEYS = {"name", "description", "kind", "default_input", "default_preset", "presets", "prepare",
-               "sample", "shared_input"}
+               "sample", "shared_input", "data_hint"}
 
 
 def recipes_root() -> pathlib.Path:
@@ -94,8 +94,26 @@ def _resolve_input(spec, data):
         # Relative to the repository (e.g. ../shared/data/...).
         p = (recipes_root().parent / src).resolve()
         if not p.exists():
-            raise SeqgenError(f"recipe {spec['name']}: default data {p} not found; give --data SRC")
+            raise SeqgenError(f"recipe {spec['name']}: its default data lives only in this repository's shared data "
+                              f"({src}), not found at {p}; pass --data with your own copy "
+                              f"({spec.get('data_hint') or 'see the recipe README'})")
         return str(p)
+    return src
+
+
+PREPARE_KIND = {"vocoder": "vocoder", "parallel_wavenet": "vocoder", "text": "text", "pairs": "pairs"}
+
+
+def check_input(spec, data=None) -> str:
+    """The recipe's source (``data`` or its default), checked cheaply; a one-line error when unusable."""
+    from data_prep.sources import check_source
+
+    kind = spec.get("kind", "vocoder")
+    if kind not in PREPARE_KIND:
+        raise SeqgenError(f"recipe {spec['name']}: kind '{kind}' is not supported; "
+                          f"expected one of {', '.join(PREPARE_KIND)}")
+    src = _resolve_input(spec, data)
+    check_source(PREPARE_KIND[kind], src)
     return src
 
 
@@ -113,7 +131,7 @@ def run_recipe(name, preset=None, data=None, workdir=None, max_minutes=None, max
     cfg_path = spec["folder"] / f"{stems[0]}.yaml"
     work = pathlib.Path(workdir or pathlib.Path("runs") / f"{name}-{preset}")
     work.mkdir(parents=True, exist_ok=True)
-    src = _resolve_input(spec, data)
+    src = check_input(spec, data)
     if kind == "parallel_wavenet":
         return _run_parallel_wavenet(spec, preset, work, src, max_minutes, max_steps, overrides)
     if kind == "vocoder":

@@ -91,3 +91,85 @@ def test_speaker_recipe_default_data(shared_data, tmp_path):
     manifest = json.loads((work / "data" / "manifest.json").read_text())
     assert manifest["num_items"] == 2700 and len(manifest["speakers"]) == 6
     assert json.loads((work / "metrics.json").read_text())["nll_bits_per_sample"] < 8.0
+
+
+# --------------------------------------------------------------------------- default data
+
+
+def _recipes():
+    from seqgen import recipes
+
+    return [recipes.load_recipe(name) for name, _ in recipes.list_recipes()]
+
+
+@pytest.mark.parametrize("name", ["byte_lm", "bytenet_translation", "fsdd_speakers", "ljspeech_vocoder",
+                                  "parallel_wavenet"])
+def test_every_recipe_default_data_is_usable(name, monkeypatch, tmp_path):
+    """Each recipe's default source passes the runner's own check (cheap: nothing is prepared).
+
+    A default that lives only in the shared data must, when absent, stop in one line saying so
+    and what to pass instead."""
+    from seqgen import recipes
+    from seqgen.errors import SeqgenError
+
+    assert sorted(n for n, _ in recipes.list_recipes()) == ["byte_lm", "bytenet_translation", "fsdd_speakers",
+                                                            "ljspeech_vocoder", "parallel_wavenet"]
+    spec = recipes.load_recipe(name)
+    if spec.get("shared_input"):
+        # As on a machine without the shared data: the repository sits in an empty folder.
+        fake_root = tmp_path / "repo" / "recipes"
+        fake_root.mkdir(parents=True)
+        monkeypatch.setenv("SEQGEN_RECIPES", str(fake_root))
+        with pytest.raises(SeqgenError) as err:
+            recipes.check_input(spec)
+        msg = str(err.value)
+        assert "\n" not in msg and "shared data" in msg and "--data" in msg
+        monkeypatch.delenv("SEQGEN_RECIPES")
+        if not (recipes.recipes_root().parent / spec["default_input"]).exists():
+            pytest.skip(f"{name}'s default data ({spec['default_input']}) is not on this machine")
+    assert recipes.check_input(spec)
+
+
+def test_g2p_default_gives_every_available_pair_and_a_count_too_large_is_one_line(tmp_path):
+    from data_prep import embedded
+    from data_prep.text import g2p_source_size
+    from seqgen.errors import DataError
+
+    available = embedded.g2p_available()
+    assert available >= 500
+    assert g2p_source_size("espeak-g2p") is None and g2p_source_size("espeak-g2p:all") is None
+    assert g2p_source_size("espeak-g2p:7") == 7 and g2p_source_size("pairs.tsv") is False
+    with pytest.raises(DataError, match=f"offers {available} distinct"):
+        g2p_source_size(f"espeak-g2p:{available + 1}")
+    # The first pairs of the full set are the pairs asked for by count (same seed, same order).
+    assert embedded.g2p_pairs(3) == embedded.g2p_pairs(None)[:3]
+    text, ipa = embedded.g2p_pairs(1)[0]
+    assert text and ipa and text != ipa
+    p = run_cli("recipe", "run", "bytenet_translation", "--data", f"espeak-g2p:{available + 1}",
+                "--workdir", tmp_path / "w", check=False)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "espeak-g2p" in p.stderr
+    assert not (tmp_path / "w" / "data").exists()
+
+
+@pytest.mark.slow  # prepares every recipe's whole default corpus (espeak-ng synthesis, G2P, prose, FSDD): ~45 s
+@pytest.mark.parametrize("name", ["byte_lm", "bytenet_translation", "fsdd_speakers", "ljspeech_vocoder",
+                                  "parallel_wavenet"])
+def test_full_default_prepare_of_every_recipe(name, tmp_path):
+    from seqgen import recipes
+
+    spec = recipes.load_recipe(name)
+    try:
+        src = recipes.check_input(spec)
+    except Exception as e:  # only the shared-data default may be missing here
+        assert spec.get("shared_input"), e
+        pytest.skip(str(e))
+    kind = recipes.PREPARE_KIND[spec.get("kind", "vocoder")]
+    args = ["prepare", kind, "--input", src, "--out", tmp_path / "data"]
+    for key, value in (spec.get("prepare") or {}).items():
+        args += ["--" + key.replace("_", "-"), value]
+    run_cli(*args, timeout=1200)
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    assert manifest["source"] == src
+    for split in ("train", "valid"):
+        size = manifest["splits"][split]
+        assert size.get("num_items", size.get("num_bytes", 0)) > 0, (split, size)

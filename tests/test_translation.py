@@ -70,10 +70,13 @@ def test_bleu_is_100_when_outputs_are_the_references(pairs_data, monkeypatch):
 
 @pytest.mark.slow  # ~25-40 s: in .ci/run's slow step (the default suite is kept under ~15 min)
 def test_bytenet_translation_recipe_tiny(tmp_path):
+    """The README's recipe as a new user runs it: no --data, so the embedded G2P default."""
     work = tmp_path / "w"
     p = run_cli("recipe", "run", "bytenet_translation", "--preset", "tiny", "--workdir", work,
-                "--data", "espeak-g2p:200", "--max-steps", "20", "--set", "train.steps=20")
+                "--max-steps", "20", "--set", "train.steps=20")
     assert "recipe bytenet_translation (tiny) done" in p.stderr
+    manifest = json.loads((work / "data" / "manifest.json").read_text())
+    assert manifest["source"] == "espeak-g2p" and manifest["num_items"] > 500
     sample = (work / "sample.txt").read_text()
     assert sample.count("source ") == 5 and sample.count("output ") == 5
     m = json.loads((work / "metrics.json").read_text())
