@@ -9,10 +9,9 @@ import pathlib
 import sys
 import tempfile
 
+from seqgen.data.manifest import MANIFEST, read_manifest  # noqa: F401  (re-exported for the preparers)
 from seqgen.errors import DataError
-
-MANIFEST = "manifest.json"
-
+from seqgen.utils.progress import progress  # noqa: F401
 
 def stable_hash(key: str) -> int:
     """A hash of a string that is the same on every machine and Python run."""
@@ -33,16 +32,6 @@ def split_keys(keys, valid_fraction: float, min_valid: int = 1) -> set:
     n_valid = min(n_valid, len(keys) - 1)
     ranked = sorted(keys, key=lambda k: (stable_hash(k), k))
     return set(ranked[:n_valid])
-
-
-def progress(iterable=None, total=None, desc="", unit="it", disable=None):
-    """A tqdm progress bar on stderr (disabled when stderr is not a terminal and SEQGEN_PROGRESS=0)."""
-    from tqdm.auto import tqdm
-
-    if disable is None:
-        disable = os.environ.get("SEQGEN_PROGRESS", "1") == "0"
-    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr,
-                dynamic_ncols=True, mininterval=0.5)
 
 
 class Skipped:
@@ -77,12 +66,12 @@ class ShardWriter:
     """Writes TFRecord shards ``{prefix}-00000.tfrecord`` rotating at a size limit.
 
     The records are serialized ``tf.train.Example`` protos (see
-    :mod:`seqgen.data` for the readers).  Files are written under a temporary
+    :mod:`seqgen.data.pipeline` for the readers).  Files are written under a temporary
     name and renamed once closed, so a crash never leaves a half shard.
     """
 
     def __init__(self, out_dir, prefix: str, max_bytes: int = 64 << 20):
-        from seqgen.tf_import import tensorflow  # TF-only: record writing
+        from seqgen.utils.tf_import import tensorflow  # TF-only: record writing
 
         self._tf = tensorflow()
         self.out_dir = pathlib.Path(out_dir)
@@ -139,21 +128,6 @@ def base_manifest(kind: str, source: str) -> dict:
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seqgen_version": __version__,
     }
-
-
-def read_manifest(data_dir, kind: str | None = None) -> dict:
-    """Load ``DATA/manifest.json``; clear errors when missing or of another kind."""
-    path = pathlib.Path(data_dir) / MANIFEST
-    if not path.is_file():
-        raise DataError(f"{data_dir}: no {MANIFEST} here; prepare the data first with `seqgen prepare ...`")
-    try:
-        manifest = json.loads(path.read_text())
-    except ValueError as e:
-        raise DataError(f"{path}: not valid JSON ({e}); prepare the data again") from None
-    if kind is not None and manifest.get("kind") != kind:
-        raise DataError(f"{data_dir}: holds '{manifest.get('kind')}' data, but '{kind}' data is needed "
-                        f"(prepare it with `seqgen prepare {kind}`)")
-    return manifest
 
 
 def prepare_out_dir(out) -> pathlib.Path:

@@ -92,10 +92,10 @@ def _resolve_text_inputs(inputs, out: pathlib.Path) -> list[pathlib.Path]:
     paths = []
     for item in inputs:
         if item == "stdlib":
-            from data_prep import embedded
+            from data_prep import sources as embedded_sources
 
             p = out / "stdlib_prose.txt"
-            p.write_text(embedded.stdlib_prose(), encoding="utf-8")
+            p.write_text(embedded_sources.stdlib_prose(), encoding="utf-8")
             paths.append(p)
         else:
             p = pathlib.Path(item)
@@ -155,7 +155,7 @@ def prepare_text(inputs, out, valid_fraction=0.1, tokenizer="bytes", vocab_size=
         "skipped": skipped.items,
     })
     if tokenizer == "sentencepiece":
-        from seqgen.text import SentencePieceTokenizer
+        from seqgen.data.tokenizers import SentencePieceTokenizer
 
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as tmp:
             for name in shards["train"]:
@@ -187,7 +187,7 @@ def g2p_source_size(src):
     src = str(src)
     if src != "espeak-g2p" and not src.startswith("espeak-g2p:"):
         return False
-    from data_prep import embedded
+    from data_prep import sources as embedded_sources
 
     value = src.partition(":")[2]
     if value in ("", "all"):
@@ -199,7 +199,7 @@ def g2p_source_size(src):
     except ValueError:
         raise DataError(f"--input {src}: expected espeak-g2p, espeak-g2p:all or espeak-g2p:N "
                         "with N a positive number of pairs") from None
-    available = embedded.g2p_available()
+    available = embedded_sources.g2p_available()
     if n > available:
         raise DataError(f"--input {src}: the embedded prose offers {available} distinct short sentences; "
                         f"use espeak-g2p (all of them) or N <= {available}")
@@ -211,10 +211,10 @@ def prepare_pairs(src, out, valid_fraction=0.05, workers=None) -> dict:
     out = common.prepare_out_dir(out)
     skipped = common.Skipped()
     if n is not False:
-        from data_prep import embedded
+        from data_prep import sources as embedded_sources
 
         path = out / "g2p_pairs.tsv"
-        embedded.write_g2p_tsv(n, path)
+        embedded_sources.write_g2p_tsv(n, path)
     else:
         path = pathlib.Path(src)
         if not path.is_file():

@@ -13,9 +13,7 @@ Sources
 Output (``DATA/``)
 ------------------
 ``train-NNNNN.tfrecord`` / ``valid-NNNNN.tfrecord`` (one ``tf.train.Example``
-per utterance: ``id``, ``text``, ``speaker``, ``num_samples``, ``num_frames``,
-``audio`` float32 bytes, ``mulaw`` uint8 bytes, ``mel`` float32 bytes
-[frames, n_mels]), ``stats.json`` (log-mel mean/std over the train split) and
+per utterance with the fields of :mod:`seqgen.data.schema`), ``stats.json`` (log-mel mean/std over the train split) and
 ``manifest.json``.  Every utterance is trimmed to a whole number of hops.
 """
 from __future__ import annotations
@@ -30,6 +28,7 @@ import sys
 import numpy as np
 
 from data_prep import common
+from seqgen.data.schema import mulaw_dtype
 from seqgen.errors import DataError
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus", ".w64", ".caf"}
@@ -131,9 +130,9 @@ def discover(src: str, out: pathlib.Path, audio_col="path", text_col=None, speak
     skipped = skipped if skipped is not None else common.Skipped()
     n = espeak_source_size(src)
     if n:
-        from data_prep import embedded
+        from data_prep import sources as embedded_sources
 
-        corpus = embedded.synthesize_corpus(n, out / "espeak_corpus", processes=workers)
+        corpus = embedded_sources.synthesize_corpus(n, out / "espeak_corpus", processes=workers)
         return _ljspeech_items(pathlib.Path(corpus), skipped), "espeak-ng (embedded)"
     path = pathlib.Path(src)
     if not path.exists():
@@ -154,7 +153,7 @@ def discover(src: str, out: pathlib.Path, audio_col="path", text_col=None, speak
 def _process(args):
     """Load and featurize one item in a worker process; never raises."""
     item, params_dict, bits = args
-    from seqgen import audio as A
+    from seqgen.data import audio as A
     from seqgen.errors import AudioError
 
     params = A.FeatureParams.from_dict(params_dict)
@@ -172,33 +171,27 @@ def _process(args):
     if not np.all(np.isfinite(mel)):
         return ("skip", item["path"], "non-finite features")
     mulaw = A.mu_law_encode(wav, bits)
-    return ("ok", item, wav.astype(np.float32), mulaw.astype(np.uint8 if bits <= 8 else "<u2"), mel)
+    return ("ok", item, wav.astype(np.float32), mulaw.astype(mulaw_dtype(bits)), mel)
 
 
-def _example(item, speaker_id, wav, mulaw, mel) -> bytes:
+def _example(item, speaker_id, wav, mulaw, mel, bits) -> bytes:
+    """The utterance's :mod:`seqgen.data.schema` fields as a serialized ``tf.train.Example``."""
     import tensorflow as tf
 
-    def b(v):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+    from seqgen.data.schema import FIELDS_BY_NAME, vocoder_record
 
-    def i(v):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)]))
-
-    feats = {
-        "id": b(item["id"].encode("utf-8")),
-        "text": b(item.get("text", "").encode("utf-8")),
-        "speaker": i(speaker_id),
-        "num_samples": i(len(wav)),
-        "num_frames": i(mel.shape[0]),
-        "audio": b(wav.astype("<f4").tobytes()),
-        "mulaw": b(mulaw.tobytes()),
-        "mel": b(mel.astype("<f4").tobytes()),
-    }
+    feats = {}
+    for name, value in vocoder_record(item["id"], item.get("text", ""), speaker_id, wav, mulaw, mel, bits).items():
+        if FIELDS_BY_NAME[name].kind == "int":
+            feats[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+        else:
+            raw = value.encode("utf-8") if isinstance(value, str) else value
+            feats[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[raw]))
     return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
 
 
 def _detect_rate(items) -> int:
-    from seqgen import audio as A
+    from seqgen.data import audio as A
 
     for it in items:
         try:
@@ -217,7 +210,7 @@ def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels
             valid_fraction: float = 0.05, audio_column: str = "path", text_column: str | None = None,
             speaker_column: str | None = None, workers: int | None = None, shard_mb: int = 64) -> dict:
     """Prepare a vocoder corpus; returns the manifest (also written to OUT/manifest.json)."""
-    from seqgen import audio as A
+    from seqgen.data import audio as A
 
     out = common.prepare_out_dir(out)
     skipped = common.Skipped()
@@ -255,7 +248,7 @@ def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels
                 continue
             _, item, wav, mulaw, mel = res
             split = "valid" if item["id"] in valid_ids else "train"
-            writers[split].write(_example(item, speaker_ids[item["speaker"]], wav, mulaw, mel))
+            writers[split].write(_example(item, speaker_ids[item["speaker"]], wav, mulaw, mel, bits))
             totals[split][0] += 1
             totals[split][1] += len(wav)
             used_speakers.add(item["speaker"])

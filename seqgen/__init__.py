@@ -1,9 +1,9 @@
 """seqgen: autoregressive audio and text generation on Keras 3.
 
 Importing this package is cheap: it imports neither Keras nor TensorFlow.
-Submodules are imported on demand (``seqgen.audio``, ``seqgen.models``, ...).
-TensorFlow-only code lives in ``seqgen.data`` (tf.data readers) and
-``seqgen.training`` and is never imported by the backend-agnostic core.
+Submodules are imported on demand (``seqgen.data.audio``, ``seqgen.models``, ...).
+TensorFlow-only code lives in ``seqgen.data.pipeline`` (tf.data readers) and
+``seqgen.train.loop`` and is never imported by the backend-agnostic core.
 """
 import os as _os
 

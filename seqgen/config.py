@@ -62,7 +62,7 @@ DEFAULTS = {
     },
 }
 
-# The `distill` section: only in the configs of a student (model.type parallel_wavenet), see seqgen.distillation.
+# The `distill` section: only in the configs of a student (model.type parallel_wavenet), see seqgen.train.distillation.
 DISTILL_DEFAULTS = {
     "kl": "mc",                  # mc: cross-entropy by Monte Carlo draws scored by the teacher (any continuous
                                  #     teacher) | closed_form: ClariNet's per-step Gaussian KL (Gaussian student+teacher)

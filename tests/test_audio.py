@@ -1,4 +1,4 @@
-"""Tests for seqgen.audio: mu-law, log-mel features, audio I/O and normalization stats."""
+"""Tests for seqgen.data.audio: mu-law, log-mel features, audio I/O and normalization stats."""
 import json
 
 import librosa
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from seqgen import audio as A
+from seqgen.data import audio as A
 from seqgen.errors import AudioError, DataError
 
 DOCUMENTED = {

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from seqgen.beam_search import beam_search
-from seqgen.decoding import compile_fn
+from seqgen.core.beam_search import beam_search
+from seqgen.core.decoding import compile_fn
 from seqgen.models.bytenet import ByteNet
 from seqgen.models.transformer import TransformerDecoder
 

@@ -1,11 +1,14 @@
-"""`seqgen bench` and `seqgen.roofline`: FLOP counts by hand, a tiny smoke run, the CLI."""
+"""`seqgen bench` and `seqgen.bench.roofline`: FLOP counts by hand, a tiny smoke run, the CLI."""
 import argparse
 import json
 
 import numpy as np
 import pytest
 
-from seqgen import bench, roofline
+from seqgen.bench import presets, roofline
+from seqgen.bench import runner as bench
+from seqgen.cli import bench as cli_bench
+from seqgen.models import flops
 from seqgen.errors import SeqgenError
 
 AUDIO_KEYS = {
@@ -22,7 +25,7 @@ POSITIVE = ["samples_per_sec", "samples_per_sec_per_sequence", "timed_samples", 
 
 
 def test_wavenet_flops_hand_count():
-    model = bench.PRESETS["test-tiny"].build()
+    model = presets.PRESETS["test-tiny"].build()
     assert model.upsampler.upsample_scales == [4] and model.receptive_field == 16
     # R=8, G=16, S=8, k=2, C=4 mel bands, P=16 classes; 4 layers, the last without residual 1x1
     layer = 2 * 2 * 8 * 16 + 2 * 4 * 16 + 2 * 8 * (8 + 8)          # conv + cond + res/skip = 896
@@ -31,8 +34,8 @@ def test_wavenet_flops_hand_count():
     position = 3 * layer + last + head                             # 3840
     upsampler = (2 * 5 * 4 * 4 + 2 * 4 * 4 * 4) / 4                # frame conv (context 2) + scale 4, per sample
     assert position == 3840 and upsampler == 72
-    assert bench.wavenet_flops(model, "cached") == position + upsampler
-    assert bench.wavenet_flops(model, "naive") == 16 * position + upsampler
+    assert flops.wavenet_flops(model, "cached") == position + upsampler
+    assert flops.wavenet_flops(model, "naive") == 16 * position + upsampler
 
 
 def test_text_flops_hand_count():
@@ -42,13 +45,13 @@ def test_text_flops_hand_count():
     tr = TransformerDecoder(vocab_size=259, num_layers=1, d_model=8, num_heads=2, d_ff=32, max_length=64,
                             dropout=0.0)
     # qkv 2*8*24 + out 2*8*8 + MLP 2*2*8*32 + attention over 16 cached positions 4*16*8 + head 2*8*259
-    assert bench.transformer_flops(tr, "cached", cache_length=16) == 384 + 128 + 1024 + 512 + 4144
+    assert flops.transformer_flops(tr, "cached", cache_length=16) == 384 + 128 + 1024 + 512 + 4144
     # naive, 2 tokens: both recompute a 16-position prefix: 16*(384+128+1024+4144) + 4*16*16*8
-    assert bench.transformer_flops(tr, "naive", steps=2) == 16 * 5680 + 4 * 16 * 16 * 8
+    assert flops.transformer_flops(tr, "naive", steps=2) == 16 * 5680 + 4 * 16 * 16 * 8
     bn = ByteNet(vocab_size=259, d_model=8, dilations=(1, 2), num_sets=1, kernel_size=3, encoder=False)
     # per block: reduce 2*8*4 + conv 2*3*4*4 + expand 2*4*8 = 224; head 2*8*259
-    assert bench.bytenet_flops(bn, "cached") == 2 * 224 + 4144
-    assert bench.bytenet_flops(bn, "naive", steps=3) == 16 * (2 * 224 + 4144)
+    assert flops.bytenet_flops(bn, "cached") == 2 * 224 + 4144
+    assert flops.bytenet_flops(bn, "naive", steps=3) == 16 * (2 * 224 + 4144)
 
 
 def test_roofline_ceilings_positive():
@@ -89,8 +92,7 @@ def test_smoke_run_json_and_plot(tmp_path):
 def _parser():
     p = argparse.ArgumentParser(prog="seqgen")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in bench.ADDERS:
-        add(sub)
+    cli_bench.add(sub)
     return p
 
 
@@ -126,9 +128,9 @@ def test_student_parallel_record_and_merge(tmp_path, capsys):
     # FLOP per sample: 2 flows, each input 2*8 + 2 layers (2*2*8*16 + 2*4*16 + 2*8*(8 or 0 + 8)) + head 2*8*8 + 2*8*2
     # plus the upsampler; the flows' part is checked exactly
     from seqgen.models.parallel_wavenet import ParallelWaveNet  # noqa: F401
-    model = bench.PRESETS["test-tiny-student"].build()
+    model = presets.PRESETS["test-tiny-student"].build()
     flows = 2 * (16 + (512 + 128 + 256) + (512 + 128 + 128) + 128 + 32)
-    assert bench.student_flops(model) == pytest.approx(flows + bench._upsampler_flops_per_sample(model))
+    assert flops.student_flops(model) == pytest.approx(flows + flops._upsampler_flops_per_sample(model))
     out, png = tmp_path / "m.json", tmp_path / "m.png"
     p = _parser().parse_args(["bench", "--merge", str(a), str(b), "--json", str(out), "--plot", str(png)])
     assert p.func(p) == 0

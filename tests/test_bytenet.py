@@ -7,7 +7,7 @@ from keras import ops
 
 from seqgen.layers.bytenet_block import ByteNetBlock
 from seqgen.models.bytenet import ByteNet
-from seqgen.text import BOS_ID, EOS_ID, PAD_ID
+from seqgen.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 pytestmark = pytest.mark.multibackend
 

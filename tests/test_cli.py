@@ -119,7 +119,7 @@ def test_bad_arguments_exit_2(args, capsys):
 def test_core_imports_do_not_import_tensorflow():
     code = (
         "import sys\n"
-        "import seqgen, seqgen.audio, seqgen.text, seqgen.errors, data_prep.common, seqgen.cli\n"
+        "import seqgen, seqgen.data.audio, seqgen.data.tokenizers, seqgen.errors, data_prep.common, seqgen.cli\n"
         "import contextlib, io\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n"

@@ -1,4 +1,4 @@
-"""Tests for seqgen.data: tf.data pipelines over prepared vocoder, text and pairs data."""
+"""Tests for seqgen.data.pipeline: tf.data pipelines over prepared vocoder, text and pairs data."""
 import json
 import pathlib
 
@@ -8,10 +8,10 @@ import soundfile as sf
 
 from data_prep import text as text_prep
 from data_prep import vocoder as voc_prep
-from seqgen import audio as A
-from seqgen import data as D
+from seqgen.data import audio as A
+from seqgen.data import pipeline as D
 from seqgen.errors import DataError
-from seqgen.text import BOS_ID, EOS_ID, PAD_ID
+from seqgen.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 SR = 22050
 HOP = 256
@@ -29,8 +29,8 @@ def _write_corpus(root, lengths, seed=0):
 
 
 def _records(data_dir, split, mulaw_dtype=np.uint8):
-    """Records parsed with plain tf.data, independently of seqgen.data."""
-    from seqgen.tf_import import tensorflow
+    """Records parsed with plain tf.data, independently of seqgen.data.pipeline."""
+    from seqgen.utils.tf_import import tensorflow
 
     tf = tensorflow()
     m = json.loads((pathlib.Path(data_dir) / "manifest.json").read_text())

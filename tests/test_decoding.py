@@ -1,10 +1,10 @@
-"""The generic incremental-decoding protocol (seqgen.decoding)."""
+"""The generic incremental-decoding protocol (seqgen.core.decoding)."""
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
-from seqgen.decoding import compile_fn, decode_loop, time_slice
+from seqgen.core.decoding import compile_fn, decode_loop, time_slice
 
 pytestmark = pytest.mark.multibackend
 

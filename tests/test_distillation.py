@@ -66,7 +66,9 @@ def test_tiny_recipe_end_to_end_then_parallel_sample(tmp_path):
     # bad pairings are clear errors (in process: they fail before any training)
     import pytest
 
-    from seqgen import distillation, training
+    from seqgen.train import distillation
+
+    from seqgen.train import loop as training
     from seqgen.errors import ConfigError, SeqgenError
 
     data = work / "data"
@@ -108,7 +110,7 @@ def test_student_core_does_not_import_tensorflow_under_jax():
         "import sys, numpy as np\n"
         "from seqgen.models.parallel_wavenet import ParallelWaveNet\n"
         "from seqgen.models.wavenet import WaveNet\n"
-        "from seqgen.distillation import attach\n"
+        "from seqgen.train.distillation import attach\n"
         "s = ParallelWaveNet(flow_layers=[1, 1], residual_channels=4, gate_channels=4, skip_channels=4,"
         " cond_channels=2, hop_length=2)\n"
         "t = WaveNet(num_stacks=1, layers_per_stack=2, residual_channels=4, gate_channels=4, skip_channels=4,"

@@ -37,7 +37,7 @@ def _tf_config(workers, kind="worker", index=0, chief=()):
 
 
 def test_tf_config_gives_the_workers_place():
-    from seqgen.distribute import worker_from_tf_config
+    from seqgen.train.strategy import worker_from_tf_config
 
     w = worker_from_tf_config(_tf_config(["h:1", "h:2", "h:3"], index=2))
     assert (w.index, w.count, w.is_chief) == (2, 3, False)
@@ -63,7 +63,7 @@ def test_tf_config_gives_the_workers_place():
     (json.dumps({"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": "0"}}), "task.index"),
 ])
 def test_bad_tf_config_is_one_clear_line(text, words):
-    from seqgen.distribute import worker_from_tf_config
+    from seqgen.train.strategy import worker_from_tf_config
 
     with pytest.raises(ConfigError) as e:
         worker_from_tf_config(text)
@@ -84,10 +84,10 @@ def test_multi_worker_without_tf_config_fails_in_one_line(espeak_vocoder_data, t
 _EQUIVALENCE = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from seqgen.distribute import Distribution
+    from seqgen.train.strategy import Distribution
     dist = Distribution(sys.argv[1])
     import keras
-    from seqgen.tf_import import tensorflow
+    from seqgen.utils.tf_import import tensorflow
     from seqgen.models.registry import build_model
     from seqgen import config as C
     tf = tensorflow()
@@ -326,7 +326,7 @@ def _small_model():
 
 
 def test_a_failed_backup_write_keeps_the_previous_backup(tmp_path, monkeypatch, capsys):
-    from seqgen.distribute import backup_callback, read_backup
+    from seqgen.train.strategy import backup_callback, read_backup
 
     model, x = _small_model()
     cb = backup_callback(tmp_path / "backup", every=1, write=True)
@@ -350,7 +350,7 @@ def test_a_failed_backup_write_keeps_the_previous_backup(tmp_path, monkeypatch, 
 
 
 def test_a_worker_that_is_not_the_chief_writes_no_backup(tmp_path):
-    from seqgen.distribute import backup_callback
+    from seqgen.train.strategy import backup_callback
 
     model, _ = _small_model()
     cb = backup_callback(tmp_path / "backup", every=1, write=False)
@@ -360,7 +360,7 @@ def test_a_worker_that_is_not_the_chief_writes_no_backup(tmp_path):
 
 
 def test_a_broken_backup_says_what_to_do(tmp_path):
-    from seqgen.distribute import read_backup
+    from seqgen.train.strategy import read_backup
 
     b = tmp_path / "backup"
     b.mkdir()

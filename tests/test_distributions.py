@@ -1,4 +1,4 @@
-"""seqgen.distributions: likelihoods vs TFP / high-precision references,
+"""seqgen.core.distributions: likelihoods vs TFP / high-precision references,
 sampling from given noise, serialization and the config factory."""
 import decimal
 import math
@@ -9,8 +9,8 @@ import pytest
 from keras import ops
 from scipy import special, stats
 
-from seqgen import mu_law
-from seqgen.distributions import (
+from seqgen.core import mu_law
+from seqgen.core.distributions import (
     Categorical,
     DiscretizedMixtureOfLogistics,
     Gaussian,
@@ -464,7 +464,7 @@ def test_core_modules_import_no_tensorflow_under_jax():
     import sys
 
     code = (
-        "import sys, seqgen.distributions, seqgen.samplers, seqgen.mu_law;"
+        "import sys, seqgen.core.distributions, seqgen.core.sampling, seqgen.core.mu_law;"
         "bad=[m for m in ('tensorflow','tensorflow_probability') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -1,4 +1,4 @@
-"""Tests for data_prep.embedded: stdlib prose, espeak-ng speech and G2P pairs."""
+"""Tests for data_prep.sources: stdlib prose, espeak-ng speech and G2P pairs."""
 import csv
 import multiprocessing
 import re
@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from data_prep import embedded
-from data_prep.embedded import (
+from data_prep.sources import espeak_speech
+from data_prep.sources import prose as prose_module
+from data_prep.sources import (
     EspeakSynth,
     g2p_pairs,
     stdlib_prose,
@@ -42,7 +43,7 @@ def _f0(audio, sr):
 def test_stdlib_prose_is_long_plain_and_deterministic():
     prose = stdlib_prose()
     assert len(prose.encode("utf-8")) > 100_000
-    embedded._paragraphs.cache_clear()
+    prose_module._paragraphs.cache_clear()
     assert stdlib_prose() == prose
     assert ">>>" not in prose and "::=" not in prose
     paragraphs = prose.strip().split("\n\n")
@@ -115,7 +116,7 @@ def test_espeak_in_spawned_worker(tmp_path):
     """A fresh (spawned) process initialises its own engine."""
     jobs = [("ESPK-00001", "Spawned workers speak too.", "en-gb", 60, 170, str(tmp_path))]
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        [(utt_id, n_samples)] = pool.map(embedded._synth_job, jobs)
+        [(utt_id, n_samples)] = pool.map(espeak_speech._synth_job, jobs)
     audio, sr = sf.read(tmp_path / "ESPK-00001.wav", dtype="float32")
     assert utt_id == "ESPK-00001" and sr == 22050 and len(audio) == n_samples
     in_parent = EspeakSynth().synthesize("Spawned workers speak too.", voice="en-gb", pitch=60, rate=170)
@@ -171,10 +172,10 @@ def test_synthesize_corpus_layout_and_reuse(tmp_path, capsys):
 
 
 def test_corpus_plan_is_deterministic_by_seed():
-    a = embedded._corpus_plan(8, seed=3)
-    assert a == embedded._corpus_plan(8, seed=3)
-    assert a != embedded._corpus_plan(8, seed=4)
-    assert len({(v, p, r) for _, _, v, p, r in a}) == len(embedded.VOICE_SETTINGS)
+    a = espeak_speech._corpus_plan(8, seed=3)
+    assert a == espeak_speech._corpus_plan(8, seed=3)
+    assert a != espeak_speech._corpus_plan(8, seed=4)
+    assert len({(v, p, r) for _, _, v, p, r in a}) == len(espeak_speech.VOICE_SETTINGS)
 
 
 # ---------------------------------------------------------------------------

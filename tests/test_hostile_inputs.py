@@ -3,7 +3,7 @@
 Property-based (hypothesis, derandomized profile from conftest).  What the code
 promises, and what is checked here:
 
-* mu-law (``seqgen.mu_law`` and ``seqgen.audio``): any float input gives classes in
+* mu-law (``seqgen.core.mu_law`` and ``seqgen.data.audio``): any float input gives classes in
   ``[0, 2**bits)``; values outside [-1, 1] and +-Inf are clipped, NaN encodes as the
   silence class ``2**(bits-1)`` (both implementations agree); any int class decodes
   to [-1, 1] (out-of-range classes are clipped).
@@ -33,11 +33,11 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from seqgen import audio as A
+from seqgen.data import audio as A
 from seqgen import config as C
-from seqgen import mu_law as M
+from seqgen.core import mu_law as M
 from seqgen.errors import AudioError, ConfigError, DataError, SeqgenError
-from seqgen.text import ByteCodec
+from seqgen.data.tokenizers import ByteCodec
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SLOWER = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

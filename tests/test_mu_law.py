@@ -1,10 +1,10 @@
-"""seqgen.mu_law against librosa (float64 reference on the same float32 inputs)."""
+"""seqgen.core.mu_law against librosa (float64 reference on the same float32 inputs)."""
 import librosa
 import numpy as np
 import pytest
 
-from seqgen.decoding import compile_fn as _jit
-from seqgen import mu_law
+from seqgen.core.decoding import compile_fn as _jit
+from seqgen.core import mu_law
 
 
 def _ref_encode(x, bits):

@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 from scipy import stats
 
-from seqgen.distillation import attach
+from seqgen.train.distillation import attach
 from seqgen.models import WaveNet
 from seqgen.models.parallel_wavenet import ParallelWaveNet
 

@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-from data_prep import embedded
+from data_prep import sources as embedded_sources
 from seqgen import cli
 
 
@@ -70,7 +70,7 @@ def test_prepare_text_two_files(tmp_path):
 def test_prepare_text_stdlib(tmp_path):
     out = tmp_path / "data"
     assert _main(["prepare", "text", "--input", "stdlib", "--out", str(out)]) == 0
-    prose = embedded.stdlib_prose().encode("utf-8")
+    prose = embedded_sources.stdlib_prose().encode("utf-8")
     assert len(prose) > 100_000
     train, valid = _split_bytes(out, "train"), _split_bytes(out, "valid")
     assert train + valid == prose
@@ -139,7 +139,7 @@ def test_prepare_text_nothing_usable(tmp_path, capsys):
 
 
 def test_prepare_text_sentencepiece(tmp_path):
-    from seqgen.text import SentencePieceTokenizer
+    from seqgen.data.tokenizers import SentencePieceTokenizer
 
     out = tmp_path / "data"
     assert _main(["prepare", "text", "--input", "stdlib", "--out", str(out), "--tokenizer", "sentencepiece",

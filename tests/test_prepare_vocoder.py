@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from seqgen import audio as A
+from seqgen.data import audio as A
 from seqgen import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -34,8 +34,8 @@ def _manifest(d):
 
 
 def _records(data_dir, split, n_mels=80, mulaw_dtype=np.uint8):
-    """The records of a split, parsed with plain tf.data (independently of seqgen.data)."""
-    from seqgen.tf_import import tensorflow
+    """The records of a split, parsed with plain tf.data (independently of seqgen.data.pipeline)."""
+    from seqgen.utils.tf_import import tensorflow
 
     tf = tensorflow()
     m = _manifest(data_dir)

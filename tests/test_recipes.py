@@ -97,7 +97,7 @@ def test_speaker_recipe_default_data(shared_data, tmp_path):
 
 
 def _recipes():
-    from seqgen import recipes
+    from seqgen.recipes import runner as recipes
 
     return [recipes.load_recipe(name) for name, _ in recipes.list_recipes()]
 
@@ -109,7 +109,7 @@ def test_every_recipe_default_data_is_usable(name, monkeypatch, tmp_path):
 
     A default that lives only in the shared data must, when absent, stop in one line saying so
     and what to pass instead."""
-    from seqgen import recipes
+    from seqgen.recipes import runner as recipes
     from seqgen.errors import SeqgenError
 
     assert sorted(n for n, _ in recipes.list_recipes()) == ["byte_lm", "bytenet_translation", "fsdd_speakers",
@@ -131,19 +131,19 @@ def test_every_recipe_default_data_is_usable(name, monkeypatch, tmp_path):
 
 
 def test_g2p_default_gives_every_available_pair_and_a_count_too_large_is_one_line(tmp_path):
-    from data_prep import embedded
+    from data_prep import sources as embedded_sources
     from data_prep.text import g2p_source_size
     from seqgen.errors import DataError
 
-    available = embedded.g2p_available()
+    available = embedded_sources.g2p_available()
     assert available >= 500
     assert g2p_source_size("espeak-g2p") is None and g2p_source_size("espeak-g2p:all") is None
     assert g2p_source_size("espeak-g2p:7") == 7 and g2p_source_size("pairs.tsv") is False
     with pytest.raises(DataError, match=f"offers {available} distinct"):
         g2p_source_size(f"espeak-g2p:{available + 1}")
     # The first pairs of the full set are the pairs asked for by count (same seed, same order).
-    assert embedded.g2p_pairs(3) == embedded.g2p_pairs(None)[:3]
-    text, ipa = embedded.g2p_pairs(1)[0]
+    assert embedded_sources.g2p_pairs(3) == embedded_sources.g2p_pairs(None)[:3]
+    text, ipa = embedded_sources.g2p_pairs(1)[0]
     assert text and ipa and text != ipa
     p = run_cli("recipe", "run", "bytenet_translation", "--data", f"espeak-g2p:{available + 1}",
                 "--workdir", tmp_path / "w", check=False)
@@ -155,7 +155,7 @@ def test_g2p_default_gives_every_available_pair_and_a_count_too_large_is_one_lin
 @pytest.mark.parametrize("name", ["byte_lm", "bytenet_translation", "fsdd_speakers", "ljspeech_vocoder",
                                   "parallel_wavenet"])
 def test_full_default_prepare_of_every_recipe(name, tmp_path):
-    from seqgen import recipes
+    from seqgen.recipes import runner as recipes
 
     spec = recipes.load_recipe(name)
     try:

@@ -1,4 +1,4 @@
-"""seqgen.samplers: inverse-CDF sampling from logits with top-k / top-p."""
+"""seqgen.core.sampling: inverse-CDF sampling from logits with top-k / top-p."""
 import keras
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras import ops
 
-from seqgen.decoding import compile_fn as _jit
-from seqgen import samplers
+from seqgen.core.decoding import compile_fn as _jit
+from seqgen.core import sampling as samplers
 
 
 def _np(x):

@@ -9,8 +9,8 @@ from conftest import run_cli
 
 def _valid_wav(data_dir, tmp_path, seconds=0.3):
     """A held-out utterance of the prepared corpus, written as a wav file."""
-    from seqgen import audio as A
-    from seqgen import data as D
+    from seqgen.data import audio as A
+    from seqgen.data import pipeline as D
 
     info = D.VocoderData(data_dir)
     window = int(seconds * info.sample_rate) // info.hop * info.hop
@@ -44,7 +44,7 @@ def test_naive_and_cached_write_identical_wavs(tiny_run, espeak_vocoder_data, tm
 
 
 def test_sample_from_npy_and_plot(tiny_run, espeak_vocoder_data, tmp_path):
-    from seqgen import audio as A
+    from seqgen.data import audio as A
 
     ref, info = _valid_wav(espeak_vocoder_data, tmp_path, seconds=0.1)
     mel = A.log_mel(A.load(ref, info.sample_rate), info.features)

@@ -1,4 +1,4 @@
-"""Tests for seqgen.text: the byte codec, SentencePiece and the factory."""
+"""Tests for seqgen.data.tokenizers: the byte codec, SentencePiece and the factory."""
 import pickle
 
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_prep.embedded import stdlib_prose
+from data_prep.sources import stdlib_prose
 from seqgen.errors import ConfigError, SeqgenError
-from seqgen.text import (
+from seqgen.data.tokenizers import (
     BOS_ID,
     BYTE_VOCAB_SIZE,
     EOS_ID,
@@ -194,6 +194,6 @@ def test_text_module_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys, seqgen.text; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    code = "import sys, seqgen.data.tokenizers; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

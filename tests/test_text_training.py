@@ -9,11 +9,11 @@ from conftest import REPO, run_cli
 
 TINY = REPO / "recipes" / "byte_lm" / "tiny.yaml"
 
-# `seqgen generate` / `seqgen translate` through their adders (seqgen.text_cli.ADDERS) and a parser.
+# `seqgen generate` / `seqgen translate` through their verb modules' adders and a parser.
 _CLI = ("import argparse, sys\n"
-        "from seqgen import cli_commands, text_cli\n"
+        "from seqgen.cli import generate, translate\n"
         "p = argparse.ArgumentParser(); sub = p.add_subparsers(dest='cmd', required=True)\n"
-        "for add in text_cli.ADDERS: add(sub)\n"
+        "for verb in (generate, translate): verb.add(sub)\n"
         "a = p.parse_args(sys.argv[1:]); a.func(a)\n")
 
 BYTENET_LM = """
@@ -88,7 +88,7 @@ def test_transformer_trains_evaluates_and_generates(text_data, tmp_path):
 
     # tiny trains on windows of 64 bytes with max_length 128: generation re-reads at most
     # 64 - chunk bytes, never reaching position embeddings that training never updated
-    from seqgen.text_cli import _context_limit, load_text_run
+    from seqgen.tasks.language_model import _context_limit, load_text_run
 
     model, _, info = load_text_run(run, kinds=("text",))
     assert info["trained_window"] == 64 and model.max_length == 128

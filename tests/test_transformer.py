@@ -6,7 +6,7 @@ import pytest
 from keras import ops
 
 from seqgen.models.transformer import TransformerDecoder
-from seqgen.text import BOS_ID, EOS_ID, PAD_ID
+from seqgen.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 pytestmark = pytest.mark.multibackend
 

@@ -57,15 +57,15 @@ def test_evaluate_bleu_chrf(pairs_run, tmp_path):
 
 
 def test_bleu_is_100_when_outputs_are_the_references(pairs_data, monkeypatch):
-    from seqgen import data as D
-    from seqgen import evaluation
+    from seqgen.data import pipeline as D
+    from seqgen.tasks import translation
 
     pairs = dict(D.read_pairs(pairs_data, "valid"))
-    monkeypatch.setattr(evaluation, "translate_texts", lambda model, texts, **kw: [pairs[t] for t in texts])
-    res = evaluation.translation_scores(None, pairs_data, "valid")
+    monkeypatch.setattr(translation, "translate_texts", lambda model, texts, **kw: [pairs[t] for t in texts])
+    res = translation.translation_scores(None, pairs_data, "valid")
     assert res["bleu"] == pytest.approx(100.0) and res["chrf"] == pytest.approx(100.0)
-    monkeypatch.setattr(evaluation, "translate_texts", lambda model, texts, **kw: ["x"] * len(texts))
-    assert evaluation.translation_scores(None, pairs_data, "valid")["bleu"] < 1.0
+    monkeypatch.setattr(translation, "translate_texts", lambda model, texts, **kw: ["x"] * len(texts))
+    assert translation.translation_scores(None, pairs_data, "valid")["bleu"] < 1.0
 
 
 @pytest.mark.slow  # ~25-40 s: in .ci/run's slow step (the default suite is kept under ~15 min)

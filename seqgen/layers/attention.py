@@ -8,7 +8,7 @@ Full sequence (training)::
 
 Incremental (generation), one position ``t`` at a time: the keys and values
 of all past positions live in two preallocated buffers ``[B, T_max, H, D]``
-(the ``seqgen.decoding`` cache of this layer).  At step ``t`` the new key and
+(the ``seqgen.core.decoding`` cache of this layer).  At step ``t`` the new key and
 value are first written at row ``t`` with ``slice_update`` (in place under
 XLA: write before read), then the query attends over all ``T_max`` rows with
 positions ``> t`` masked out.  Shapes never change, so one compiled loop

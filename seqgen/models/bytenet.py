@@ -17,7 +17,7 @@ Here the encoder representation is added to the target embedding (the
 paper concatenates them; adding is the same up to a linear map of the
 input and keeps the decoder width at ``d_model``).
 
-Decoding follows ``seqgen.decoding``: one rotating queue per decoder block
+Decoding follows ``seqgen.core.decoding``: one rotating queue per decoder block
 (O(layers) work per token); the encoder output enters each step as the
 per-step ``context``.  :meth:`ByteNet.translate` unfolds the decoder over
 the source up to ``a*|s| + b`` target tokens (per row), stopping at EOS;
@@ -27,13 +27,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from seqgen.beam_search import beam_search
-from seqgen.decoding import compile_fn
+from seqgen.core.beam_search import beam_search
+from seqgen.core.decoding import compile_fn
 from seqgen.layers.bytenet_block import ByteNetBlock
 from seqgen.models.transformer import (naive_decode, bucket_length, finalize_tokens, forced_tokens,
                                        masked_token_loss, pad_time, prepare_prompts,
                                        teacher_forced_logits, token_decode_loop, uniforms)
-from seqgen.text import BOS_ID, BYTE_VOCAB_SIZE, EOS_ID, PAD_ID
+from seqgen.data.tokenizers import BOS_ID, BYTE_VOCAB_SIZE, EOS_ID, PAD_ID
 from seqgen.models.replica_loss import per_replica_share
 
 __all__ = ["ByteNet"]
@@ -179,7 +179,7 @@ class ByteNet(keras.Model):
         return tuple(b.initial_cache(batch_size) for b in self.decoder_blocks)
 
     def decode_step(self, x_t, cache, t, enc_t=None):
-        """The ``seqgen.decoding`` step: ``x_t [B]`` at position ``t``, with
+        """The ``seqgen.core.decoding`` step: ``x_t [B]`` at position ``t``, with
         the encoder output of that position ``enc_t [B, d]`` (or None)
         -> ``(logits_t [B, V], cache)``."""
         h = self.target_embedding(ops.cast(x_t, "int32"))
@@ -238,7 +238,7 @@ class ByteNet(keras.Model):
             temperature: 0 (default) = greedy; top_k / top_p / seed: sampling.
             method: ``"cached"`` (queues) or ``"naive"`` (full decoder recompute per token).
             beam_size: None = sample / greedy; an int K >= 1 = beam search
-                (:func:`seqgen.beam_search.beam_search`, cached queues; the
+                (:func:`seqgen.core.beam_search.beam_search`, cached queues; the
                 sampling arguments are ignored); length_penalty: its GNMT alpha.
         """
         if not self.use_encoder:

@@ -31,8 +31,8 @@ Sampling (:meth:`ParallelWaveNet.generate`) runs each flow once over the whole
 sequence (convolutions, no loop over time): the number of sequential steps is
 the number of layers, whatever the length of the audio.
 
-Training is :mod:`seqgen.distillation` (``seqgen distill``): a frozen teacher
-WaveNet is attached with :func:`seqgen.distillation.attach`, and
+Training is :mod:`seqgen.train.distillation` (``seqgen distill``): a frozen teacher
+WaveNet is attached with :func:`seqgen.train.distillation.attach`, and
 ``compute_loss`` returns the distillation objective.
 """
 import math
@@ -221,7 +221,7 @@ class ParallelWaveNet(keras.Model):
             for i, n in enumerate(flow_layers)
         ]
         self.seed_generator = keras.random.SeedGenerator(0, name="noise_seed")
-        self._distillation = None      # set by seqgen.distillation.attach (never saved)
+        self._distillation = None      # set by seqgen.train.distillation.attach (never saved)
         self._generate_fns = {}
         self.build()
 
@@ -335,10 +335,10 @@ class ParallelWaveNet(keras.Model):
 
     # ------------------------------------------------------------ training
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The distillation objective of the attached teacher (:func:`seqgen.distillation.attach`)."""
+        """The distillation objective of the attached teacher (:func:`seqgen.train.distillation.attach`)."""
         if self._distillation is None:
             raise ValueError("a ParallelWaveNet student is trained by distillation: attach a teacher with "
-                             "seqgen.distillation.attach(student, teacher) (or run `seqgen distill`)")
+                             "seqgen.train.distillation.attach(student, teacher) (or run `seqgen distill`)")
         return self._distillation.loss(self, x, y, y_pred, sample_weight)
 
     @property
@@ -354,7 +354,7 @@ class ParallelWaveNet(keras.Model):
 
     def _compiled(self, key):
         if key not in self._generate_fns:
-            from seqgen.decoding import compile_fn
+            from seqgen.core.decoding import compile_fn
 
             self._generate_fns[key] = compile_fn(self._generate_fn, variables=self.weights)
         return self._generate_fns[key]

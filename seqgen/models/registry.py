@@ -38,7 +38,7 @@ _FROM_DATA = {"wavenet": {"cond_channels", "hop_length", "num_speakers"},
 
 def import_all() -> None:
     """Import every model module (registers their classes for `.keras` loading)."""
-    import seqgen.distributions  # noqa: F401
+    import seqgen.core.distributions  # noqa: F401
 
     for module in ("seqgen.models.wavenet", "seqgen.models.transformer", "seqgen.models.bytenet",
                    "seqgen.models.parallel_wavenet"):
@@ -83,7 +83,7 @@ def check_model_config(model: dict, where: str = "config") -> dict:
         _check_type(key, value, default, where)
         out[key] = value
     if "distribution" in out:
-        from seqgen.distributions import get_distribution
+        from seqgen.core.distributions import get_distribution
 
         try:
             get_distribution(out["distribution"])
@@ -122,7 +122,7 @@ def build_model(model_cfg: dict, data_info: dict):
         if model_cfg.get("speaker_conditioning") and len(speakers) < 2:
             raise ConfigError(f"model.speaker_conditioning is on, but the data has {len(speakers)} speaker(s)")
     elif data_kind(model_type) in ("text", "pairs"):
-        from seqgen.text import get_tokenizer
+        from seqgen.data.tokenizers import get_tokenizer
 
         tok = get_tokenizer(data_info.get("tokenizer"))
         kwargs.update(vocab_size=int(tok.vocab_size), pad_id=int(tok.pad_id), bos_id=int(tok.bos_id),

@@ -12,7 +12,7 @@ one with EOS at the end and PAD after it (PAD targets are ignored by
 :meth:`TransformerDecoder.compute_loss`).
 
 Generation (:meth:`TransformerDecoder.generate`) follows the
-``seqgen.decoding`` protocol:
+``seqgen.core.decoding`` protocol:
 
 * ``method="cached"``: cache = one key/value buffer pair ``[B, T, H, D]`` per
   layer (:class:`seqgen.layers.attention.CausalSelfAttention`), ``T`` the
@@ -26,7 +26,7 @@ Generation (:meth:`TransformerDecoder.generate`) follows the
   prefix length).
 
 Both draw their uniforms up front (``keras.random.uniform((B, N), seed)``)
-and sample with :func:`seqgen.samplers.sample_logits`, so they give the same
+and sample with :func:`seqgen.core.sampling.sample_logits`, so they give the same
 tokens for the same seed.
 
 The module also holds the pieces shared with :mod:`seqgen.models.bytenet`
@@ -38,11 +38,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from seqgen.beam_search import beam_search
-from seqgen.decoding import compile_fn, decode_loop, time_slice
+from seqgen.core.beam_search import beam_search
+from seqgen.core.decoding import compile_fn, decode_loop, time_slice
 from seqgen.layers.attention import CausalSelfAttention
-from seqgen.samplers import sample_logits
-from seqgen.text import BOS_ID, BYTE_VOCAB_SIZE, EOS_ID, PAD_ID
+from seqgen.core.sampling import sample_logits
+from seqgen.data.tokenizers import BOS_ID, BYTE_VOCAB_SIZE, EOS_ID, PAD_ID
 from seqgen.models.replica_loss import per_replica_share
 
 __all__ = ["TransformerDecoder", "TransformerBlock"]
@@ -172,7 +172,7 @@ def ban_tokens(logits, ids):
 def token_decode_loop(step, x0, cache, noise, forced, mask, num_steps, temperature, top_k,
                       top_p, eos_id, pad_id, stop_at_eos, context=None, start=0, banned=(),
                       length=None):
-    """:func:`seqgen.decoding.decode_loop` for token models with teacher forcing.
+    """:func:`seqgen.core.decoding.decode_loop` for token models with teacher forcing.
 
     ``step(x_t, cache, t, context_t) -> (logits_t, cache)``; ``forced`` /
     ``mask`` ``[B, L]`` override the sampled token where ``mask`` is True
@@ -304,7 +304,7 @@ class TransformerDecoder(keras.Model):
     """Decoder-only Transformer LM (byte vocabulary by default).
 
     Args:
-        vocab_size: ``V`` (259 = bytes + PAD/BOS/EOS, see :mod:`seqgen.text`).
+        vocab_size: ``V`` (259 = bytes + PAD/BOS/EOS, see :mod:`seqgen.data.tokenizers`).
         num_layers, d_model, num_heads: size; ``d_model % num_heads == 0``.
         d_ff: feed-forward width (default ``4 * d_model``).
         max_length: longest sequence (positions ``0 .. max_length-1``).
@@ -415,7 +415,7 @@ class TransformerDecoder(keras.Model):
         return tuple(b.attn.initial_cache(batch_size, length) for b in self.blocks)
 
     def decode_step(self, x_t, cache, t, context_t=None):
-        """The ``seqgen.decoding`` step: token ``x_t [B]`` at position ``t``
+        """The ``seqgen.core.decoding`` step: token ``x_t [B]`` at position ``t``
         -> ``(logits_t [B, V], cache)``."""
         t = ops.cast(t, "int32")
         h = self.token_embedding(ops.cast(x_t, "int32")) + ops.expand_dims(self._position(t), 0)
@@ -495,7 +495,7 @@ class TransformerDecoder(keras.Model):
 
     def generate_beam(self, prompt_ids=None, max_new_tokens=64, beam_size=4, length_penalty=0.6,
                       batch_size=1, return_scores=False):
-        """Beam search continuation (:func:`seqgen.beam_search.beam_search`).
+        """Beam search continuation (:func:`seqgen.core.beam_search.beam_search`).
 
         The prompts (all of the same length here) are first consumed by the
         cached loop (teacher forcing), then the search runs from that cache.

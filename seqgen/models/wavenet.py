@@ -24,7 +24,7 @@ Generation (:meth:`WaveNet.generate`):
   (convolution) forward per sample -- about 3x faster than ``naive`` on a
   CPU and the baseline of ``seqgen bench``, but its float rounding differs
   from the per-step arithmetic.
-* ``method="cached"``: one rotating queue per layer (``seqgen.decoding``
+* ``method="cached"``: one rotating queue per layer (``seqgen.core.decoding``
   protocol, see :mod:`seqgen.layers.causal_conv`), O(layers) work per
   sample, each chunk of ``chunk_size`` samples generated inside ONE compiled
   ``keras.ops.while_loop``.  The conditioning of all layers is computed per
@@ -46,8 +46,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from seqgen.decoding import compile_fn, decode_loop
-from seqgen.distributions import get_distribution
+from seqgen.core.decoding import compile_fn, decode_loop
+from seqgen.core.distributions import get_distribution
 from seqgen.layers.residual_block import ResidualBlock
 from seqgen.models.generation_inputs import check_generation_inputs
 from seqgen.layers.upsampler import Upsampler, default_upsample_scales
@@ -68,7 +68,7 @@ class WaveNet(keras.Model):
         kernel_size: taps of the dilated causal convolutions (>= 2).
         residual_channels, gate_channels, skip_channels: widths
             (``gate_channels`` is split into tanh / sigmoid halves).
-        distribution: config dict for :func:`seqgen.distributions.get_distribution`
+        distribution: config dict for :func:`seqgen.core.distributions.get_distribution`
             (or a distribution object).
         cond_channels: mel bands of the local conditioning (0 = none).
         hop_length: samples per mel frame.
@@ -245,7 +245,7 @@ class WaveNet(keras.Model):
         return [b.step_weights() for b in self.blocks]
 
     def decode_step(self, x_t, cache, t, gate_bias_t=None, weights=None):
-        """The ``seqgen.decoding`` step: ``x_t [B]`` at absolute time ``t``.
+        """The ``seqgen.core.decoding`` step: ``x_t [B]`` at absolute time ``t``.
 
         ``gate_bias_t [B, num_layers*gate_channels]``: per-layer conditioning
         already projected (see :meth:`gate_bias`), or None.  ``weights``:
@@ -287,7 +287,7 @@ class WaveNet(keras.Model):
         return self.gate_bias(cond, speaker)
 
     def _loop_fn(self, x0, cache, start, num_steps, noise, bias, forced, num_forced, temperature):
-        """One chunk of ``seqgen.decoding.decode_loop`` (see :meth:`_bias_fn`
+        """One chunk of ``seqgen.core.decoding.decode_loop`` (see :meth:`_bias_fn`
         for ``bias``).  Cached generation leaves ``num_forced`` at 0; the naive
         reference feeds known samples through ``forced`` with the SAME compiled
         function, so the two methods share every floating-point operation."""

@@ -34,7 +34,7 @@ import numpy as np
 from seqgen import config as C
 from seqgen.errors import ConfigError, SeqgenError
 from seqgen.runs import Run, RunError
-from seqgen.tf_import import tensorflow
+from seqgen.utils.tf_import import tensorflow
 
 LN2 = math.log(2.0)
 
@@ -74,7 +74,7 @@ def data_info_for(model_type: str, data_dir) -> dict:
 
     kind = data_kind(model_type)
     if kind == "vocoder":
-        from seqgen import data as D
+        from seqgen.data import pipeline as D
 
         v = D.VocoderData(data_dir)
         return {"kind": "vocoder", "data_dir": str(pathlib.Path(data_dir).resolve()),
@@ -82,14 +82,14 @@ def data_info_for(model_type: str, data_dir) -> dict:
                 "mu_law_bits": v.bits, "speakers": v.speakers, "features": v.features.to_dict(),
                 "stats": {"mel_mean": v.stats.mean.tolist(), "mel_std": v.stats.std.tolist()}}
     if kind in ("text", "pairs"):
-        from data_prep.common import read_manifest
+        from seqgen.data.manifest import read_manifest
 
         manifest = read_manifest(data_dir, kind)
         tok = dict(manifest.get("tokenizer") or {"type": "bytes"})
         if tok.get("type", "bytes") != "bytes":
             raise ConfigError(f"{data_dir}: tokenizer {tok.get('type')!r}: `seqgen train` supports byte-level "
                               f"data only (prepare it with the default --tokenizer bytes)")
-        from seqgen.text import ByteCodec
+        from seqgen.data.tokenizers import ByteCodec
 
         info = {"kind": kind, "data_dir": str(pathlib.Path(data_dir).resolve()), "tokenizer": tok,
                 "vocab_size": ByteCodec.vocab_size}
@@ -111,7 +111,7 @@ def text_dataset(kind, data_dir, d: dict, seed: int, bos_id: int, pad_id: int):
     """Training batches for the text kinds: ``({"x"}, y)`` byte windows whose first input is BOS
     (generation starts from BOS), or ``({"source", "target_in"}, target_out)`` pairs padded to
     power-of-two lengths (a handful of compiled shapes)."""
-    from seqgen import data as D
+    from seqgen.data import pipeline as D
     from seqgen.models.transformer import bucket_length
 
     tf = tensorflow()
@@ -176,7 +176,7 @@ def _copy_state(dst_model, src_model):
 class TrainLoop:
     """Everything a training run does around ``model.fit``.
 
-    Subclasses (:class:`seqgen.distillation.DistillLoop`) change what is built and
+    Subclasses (:class:`seqgen.train.distillation.DistillLoop`) change what is built and
     logged through the hooks below; the defaults are what `seqgen train` does.
     """
 
@@ -193,8 +193,8 @@ class TrainLoop:
         self.strategy_name = strategy
         self.backup_dir = self.run.path / "backup"
         self.backup = None
-        if strategy != "default":  # the name is checked by seqgen.distribute.Distribution
-            from seqgen.distribute import read_backup
+        if strategy != "default":  # the name is checked by seqgen.train.strategy.Distribution
+            from seqgen.train.strategy import read_backup
 
             self.backup = read_backup(self.backup_dir)
             if self.backup is not None and not resume:
@@ -252,7 +252,7 @@ class TrainLoop:
         return f"{loss:.4f} nats = {loss / LN2:.3f} bits/{self.unit}"
 
     def curves_png(self, metrics_path, png_path):
-        from seqgen import plots
+        from seqgen.utils import plots
 
         return plots.loss_curves_png(metrics_path, png_path)
 
@@ -310,7 +310,7 @@ class TrainLoop:
 
     def _local_dataset(self, step, batch_size, pipeline):
         """One input pipeline's batches of ``batch_size``, seeded by ``(train.seed, step, pipeline)``."""
-        from seqgen import data as D
+        from seqgen.data import pipeline as D
 
         d = dict(self.cfg["data"], batch_size=int(batch_size))
         seed = self.data_seed(step, pipeline)
@@ -324,13 +324,13 @@ class TrainLoop:
 
     def _dataset(self, step):
         """The training batches from ``step`` on: global batches of ``data.batch_size``, split over the
-        replicas (see :mod:`seqgen.distribute`)."""
+        replicas (see :mod:`seqgen.train.strategy`)."""
         return self.dist.dataset(lambda batch, pipeline: self._local_dataset(step, batch, pipeline),
                                  int(self.cfg["data"]["batch_size"]))
 
     # ------------------------------------------------------------------ run
     def run_training(self) -> dict:
-        from seqgen.distribute import Distribution
+        from seqgen.train.strategy import Distribution
 
         self.dist = Distribution(self.strategy_name)
         if self.dist.worker.is_chief:
@@ -352,7 +352,7 @@ class TrainLoop:
         cb = _Callback(self)
         callbacks = [cb]
         if self.dist.distributed:
-            from seqgen.distribute import backup_callback
+            from seqgen.train.strategy import backup_callback
 
             t = self.cfg["train"]
             every = int(t.get("backup_every") or t["checkpoint_every"])
@@ -379,7 +379,7 @@ class TrainLoop:
         if not isinstance(error, (tf.errors.UnavailableError, tf.errors.InternalError, tf.errors.AbortedError,
                                   tf.errors.CancelledError, tf.errors.DeadlineExceededError)):
             return
-        from seqgen.distribute import WorkerLost, read_backup
+        from seqgen.train.strategy import WorkerLost, read_backup
 
         try:
             meta = read_backup(self.backup_dir)
@@ -423,7 +423,7 @@ def _make_callback_class():
             # only the chief of a multi-worker job writes to the run directory
             self.chief = loop.dist.worker.is_chief
             self.workers = loop.dist.worker.count
-            from data_prep.common import progress
+            from seqgen.utils.progress import progress
 
             self.bar = progress(total=loop.max_steps, desc="train", unit="step",
                                 disable=loop.quiet or not self.chief or os.environ.get("SEQGEN_PROGRESS", "1") == "0")
@@ -569,20 +569,22 @@ def _make_callback_class():
 
         def _valid_nll(self):
             """(bits per unit, how many units) on the valid split."""
-            from seqgen import evaluation as E
+            from seqgen.tasks.language_model import lm_nll
+            from seqgen.tasks.translation import pairs_nll
+            from seqgen.tasks.vocoder import vocoder_nll
 
             d = self.loop.cfg["data"]
             kind = self.loop.data_info["kind"]
             if kind == "text":
-                res = E.lm_nll(self.model, self.loop.data_dir, "valid", int(d["window"]),
-                               int(d["valid_batch_size"]), int(d["max_valid_windows"]))
+                res = lm_nll(self.model, self.loop.data_dir, "valid", int(d["window"]),
+                             int(d["valid_batch_size"]), int(d["max_valid_windows"]))
                 return res["bits_per_byte"], res["num_bytes"]
             if kind == "pairs":
-                res = E.pairs_nll(self.model, self.loop.data_dir, "valid", int(d["valid_batch_size"]),
-                                  int(d["window"]), int(d["max_valid_windows"]))
+                res = pairs_nll(self.model, self.loop.data_dir, "valid", int(d["valid_batch_size"]),
+                                int(d["window"]), int(d["max_valid_windows"]))
                 return res["bits_per_byte"], res["num_bytes"]
-            res = E.vocoder_nll(self.model, self.loop.data_dir, "valid", int(d["valid_window"]),
-                                int(d["valid_batch_size"]), int(d["max_valid_windows"]))
+            res = vocoder_nll(self.model, self.loop.data_dir, "valid", int(d["valid_window"]),
+                              int(d["valid_batch_size"]), int(d["max_valid_windows"]))
             return res["nll_bits_per_sample"], res["num_samples"]
 
         def _validate(self):
@@ -611,8 +613,8 @@ def _make_callback_class():
                     self.loop._log(f"audio summary skipped ({type(e).__name__}: {e})")
 
         def _audio_summary(self):
-            from seqgen import data as D
-            from seqgen import plots
+            from seqgen.data import pipeline as D
+            from seqgen.utils import plots
 
             info = self.loop.data_info
             hop, sr = info["hop_length"], info["sample_rate"]
@@ -632,7 +634,7 @@ def _make_callback_class():
             real = np.asarray(self.model.distribution.to_waveform(target.numpy()[0]))
             tf = tensorflow()
             png = plots.compare_png(real, wav, sr, self.loop.run.path / "samples" / f"step-{self.step:08d}.png")
-            from seqgen import audio as A
+            from seqgen.data import audio as A
 
             A.save(self.loop.run.path / "samples" / f"step-{self.step:08d}.wav", wav, sr)
             img = tf.image.decode_png(tf.io.read_file(str(png)), channels=3)[None]

@@ -23,8 +23,8 @@ import numbers
 import keras
 from keras import ops
 
-from seqgen import mu_law as _mu_law
-from seqgen import samplers as _samplers
+from seqgen.core import mu_law as _mu_law
+from seqgen.core import sampling as _samplers
 from seqgen.errors import ConfigError
 
 __all__ = [

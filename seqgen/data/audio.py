@@ -183,7 +183,7 @@ def mu_law_encode(x, bits: int = 8) -> np.ndarray:
     Exactly ``librosa.mu_compress(x, mu=2**bits - 1, quantize=True)`` shifted
     by ``2**(bits-1)`` to non-negative classes.  Values outside [-1, 1] are
     clipped first (so +-Inf gives the extreme classes) and NaN gives the
-    class of silence (0.0), ``2**(bits-1)``, as :func:`seqgen.mu_law.encode`.
+    class of silence (0.0), ``2**(bits-1)``, as :func:`seqgen.core.mu_law.encode`.
     """
     import librosa
 
@@ -196,7 +196,7 @@ def mu_law_encode(x, bits: int = 8) -> np.ndarray:
 def mu_law_decode(q, bits: int = 8) -> np.ndarray:
     """Int classes in [0, 2**bits) -> float32 audio (librosa.mu_expand).
 
-    Classes outside the range are clipped to it, as :func:`seqgen.mu_law.decode`.
+    Classes outside the range are clipped to it, as :func:`seqgen.core.mu_law.decode`.
     """
     import librosa
 

@@ -1,7 +1,7 @@
-"""Beam search over the ``seqgen.decoding`` step protocol (``keras.ops`` only).
+"""Beam search over the ``seqgen.core.decoding`` step protocol (``keras.ops`` only).
 
 The whole search is ONE ``keras.ops.while_loop`` with fixed shapes, so it
-compiles with :func:`seqgen.decoding.compile_fn` like the sampling loops:
+compiles with :func:`seqgen.core.decoding.compile_fn` like the sampling loops:
 
 * the decoder cache is tiled from ``B`` to ``B*K`` rows (row ``b*K + k`` is
   beam ``k`` of example ``b``) and, after each step, reordered by the
@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from seqgen.decoding import time_slice
+from seqgen.core.decoding import time_slice
 
 __all__ = ["beam_search", "length_penalty_factor"]
 
@@ -43,7 +43,7 @@ def beam_search(step_fn, initial_cache, first_inputs, *, beam_size, length, eos_
 
     Args:
         step_fn: ``(inputs_t [N], cache, t, context_t) -> (logits_t [N, V], cache)``
-            (the ``seqgen.decoding`` step; ``N = B*K`` here).
+            (the ``seqgen.core.decoding`` step; ``N = B*K`` here).
         initial_cache: nested cache tensors for batch ``B``; each leaf has
             its batch on axis ``cache_batch_axis``.
         first_inputs: ``[B]`` int tokens fed at the first step (e.g. BOS).

@@ -3,7 +3,7 @@
 Conditioning comes from ``--mel-from FILE`` (any audio file soundfile reads:
 its log-mel is computed with the run's feature parameters and normalized
 with the run's statistics, i.e. resynthesis), ``--mel FILE.npy`` (raw log-mel
-frames ``[frames, n_mels]`` as made by :func:`seqgen.audio.log_mel`, or
+frames ``[frames, n_mels]`` as made by :func:`seqgen.data.audio.log_mel`, or
 ``[n_mels, frames]``), or nothing with ``--seconds S`` for an unconditional
 model.  ``--method parallel`` samples a Parallel WaveNet student run (made by
 ``seqgen distill``) in one parallel pass per flow; cached and naive are the
@@ -15,31 +15,15 @@ import pathlib
 import sys
 import time
 
+import math
+
 import numpy as np
 
 from seqgen.errors import SeqgenError
 from seqgen.runs import Run
+from seqgen.utils.threads import configure_threads
 
-
-def configure_threads(threads: int | None) -> None:
-    """Intra-op threads for TensorFlow (call before any TensorFlow op runs).
-
-    Generating one sequence is a chain of small matrix-vector products: on a
-    CPU one thread is fastest (no synchronization per op; measured 21k vs 13k
-    samples/s for a 20-layer, 64-channel WaveNet on 2 cores).  ``0`` keeps
-    TensorFlow's default.  Other backends are left alone.
-    """
-    import os
-
-    if not threads or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        return
-    from seqgen.tf_import import tensorflow
-
-    tf = tensorflow()
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-    except RuntimeError:  # the runtime already started: keep its setting
-        pass
+LN2 = math.log(2.0)
 
 
 def _speaker_id(spec, speakers, run_path):
@@ -54,7 +38,7 @@ def _speaker_id(spec, speakers, run_path):
 
 def conditioning_from(run_info: dict, mel_from=None, mel_npy=None):
     """Normalized mel frames [frames, n_mels] for a run, and the reference audio if any."""
-    from seqgen import audio as A
+    from seqgen.data import audio as A
 
     data = run_info["data"]
     params = A.FeatureParams.from_dict(data["features"])
@@ -100,8 +84,8 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
            speaker=None, plot=False, chunk_size=None, quiet=False, threads=None) -> dict:
     """Generate ``out`` from a run.  ``threads``: TensorFlow intra-op threads (None: leave
     as is; ``"auto"``: 1 for cached/naive, all cores for parallel)."""
-    from data_prep.common import progress
-    from seqgen import audio as A
+    from seqgen.utils.progress import progress
+    from seqgen.data import audio as A
     from seqgen.models.registry import STUDENT_TYPES
 
     run = Run(run_dir)
@@ -158,7 +142,7 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
               "checkpoint": ckpt.name, "samples_per_sec": len(wav) / max(secs_taken, 1e-9),
               "wall_seconds": secs_taken}
     if plot:
-        from seqgen import plots
+        from seqgen.utils import plots
 
         tracks = ([("reference", reference)] if reference is not None else []) + [("generated", wav)]
         png = plots.audio_png(out.with_suffix(".png"), tracks, sr,
@@ -168,3 +152,49 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
         print(f"wrote {out} ({len(wav) / sr:.2f} s, {result['samples_per_sec']:.0f} samples/s, "
               f"{method}, seed {seed})" + (f" and {result['plot']}" if plot else ""), file=sys.stderr)
     return result
+
+
+def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_windows=0, progress=False):
+    """Negative log-likelihood of every sample of ``split`` (or its first ``max_windows`` windows).
+
+    Returns ``{"nll_bits_per_sample", "nll_nats_per_sample", "num_samples"}``.
+    The split is cut into consecutive windows (each window's first input is the
+    true previous sample), so the figure is the model's NLL of the split with
+    at most ``window`` samples of context, over every real sample exactly once.
+    """
+    from seqgen.data import pipeline as D
+
+    info = D.VocoderData(data_dir)
+    dist = model.distribution
+    window = max(info.hop, (int(window) // info.hop) * info.hop)
+    ds = D.vocoder_eval_dataset(data_dir, split, window, batch_size, discrete=dist.input_is_discrete,
+                                silence_class=D.silence_input(dist))
+    total, count, seen = 0.0, 0.0, 0
+    bar = None
+    if progress:
+        from seqgen.utils.progress import progress as pbar
+
+        bar = pbar(total=info.num_samples(split), desc=f"evaluate {split}", unit="sample")
+    for inputs, target, weight in ds:
+        feed = {"x": inputs["x"].numpy()}
+        if getattr(model, "cond_channels", 0):
+            feed["mel"] = inputs["mel"].numpy()
+        if getattr(model, "num_speakers", 0):
+            feed["speaker"] = inputs["speaker"].numpy()
+        params = model.predict_on_batch(feed)
+        nll = np.asarray(dist.nll(params, target.numpy()), np.float64)
+        w = weight.numpy().astype(np.float64)
+        total += float((nll * w).sum())
+        count += float(w.sum())
+        seen += nll.shape[0]
+        if bar is not None:
+            bar.update(int(w.sum()))
+        if max_windows and seen >= max_windows:
+            break
+    if bar is not None:
+        bar.close()
+    nats = total / max(count, 1.0)
+    return {"nll_bits_per_sample": nats / LN2, "nll_nats_per_sample": nats, "num_samples": int(count)}
+
+
+# --------------------------------------------------------------------------- text

@@ -1,23 +1,7 @@
-"""The `seqgen` command line.
-
-Every subcommand is defined here with its arguments; the work is done by the
-library modules, imported only when the subcommand runs so that `seqgen
---help` is instant.  A :class:`~seqgen.errors.SeqgenError` (bad input) is
-printed as one line and exits with status 2; other errors exit with 1.  Add
-``--debug`` for a traceback.
-"""
+"""`seqgen prepare vocoder|text|pairs`: a corpus into shards (the work is in :mod:`data_prep`)."""
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-
-from seqgen.cli_types import fraction, positive_int
-from seqgen.errors import SeqgenError
-
-
-# --------------------------------------------------------------------------- prepare
-
+from seqgen.cli.types import fraction, positive_int
 
 def _cmd_prepare_vocoder(a):
     from data_prep import vocoder
@@ -40,7 +24,7 @@ def _cmd_prepare_pairs(a):
     text.prepare_pairs(a.input, a.out, valid_fraction=a.valid_fraction, workers=a.workers)
 
 
-def _add_prepare(sub):
+def add(sub):
     p = sub.add_parser("prepare", help="prepare a corpus (audio, text or translation pairs) into shards",
                        description="Prepare a corpus into sharded records with a train/valid split and a manifest.")
     ps = p.add_subparsers(dest="what", metavar="{vocoder,text,pairs}", required=True)
@@ -80,65 +64,3 @@ def _add_prepare(sub):
     q.add_argument("--valid-fraction", type=fraction, default=0.05)
     q.add_argument("--workers", type=positive_int, default=None)
     q.set_defaults(func=_cmd_prepare_pairs)
-
-
-# --------------------------------------------------------------------------- main
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from seqgen import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="seqgen",
-        description="Autoregressive audio and text generation: WaveNet, ByteNet, Transformer decoders.")
-    parser.add_argument("--version", action="version", version=f"seqgen {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_prepare(sub)
-    import importlib
-
-    # train, sample, evaluate, recipe (cli_commands); bench; generate/translate (text_cli)
-    for module in ("seqgen.cli_commands", "seqgen.bench", "seqgen.text_cli"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        for add in mod.ADDERS:
-            add(sub)
-    return parser
-
-
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv or os.environ.get("SEQGEN_DEBUG") == "1"
-    try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" and args.command != "prepare":
-            # Keras imports TensorFlow; do it first, quietly (see seqgen.tf_import).
-            from seqgen.tf_import import tensorflow
-
-            tensorflow()
-        result = args.func(args)
-        return int(result or 0)
-    except SeqgenError as e:
-        if debug:
-            raise
-        print(f"seqgen: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("seqgen: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # an unexpected failure: one line unless --debug
-        if debug:
-            raise
-        msg = str(e).strip().splitlines()
-        print(f"seqgen: error: {type(e).__name__}: {msg[0] if msg else ''} (run with --debug for a traceback)",
-              file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

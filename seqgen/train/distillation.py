@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 from seqgen.errors import ConfigError, SeqgenError
-from seqgen.training import TrainLoop
+from seqgen.train.loop import TrainLoop
 
 __all__ = ["Distillation", "attach", "power_loss", "health_check", "DistillLoop", "distill", "load_teacher",
            "METRIC_NAMES"]
@@ -286,7 +286,7 @@ class DistillLoop(TrainLoop):
 
     def _build(self):
         self.teacher, self.teacher_step, tinfo = load_teacher(self.teacher_dir)
-        from seqgen.training import data_info_for
+        from seqgen.train.loop import data_info_for
 
         data = data_info_for(self.cfg["model"]["type"], self.data_dir)
         tdata = tinfo["data"]
@@ -310,7 +310,7 @@ class DistillLoop(TrainLoop):
         self.distillation = attach(model, self.teacher, power_n_fft=n_fft, **dc)
 
     def _local_dataset(self, step, batch_size, pipeline):
-        from seqgen import data as D
+        from seqgen.data import pipeline as D
 
         return D.vocoder_dataset(self.data_dir, "train", int(self.cfg["data"]["window"]), int(batch_size),
                                  seed=self.data_seed(step, pipeline), discrete=False, silence_class=0.0)
@@ -330,7 +330,7 @@ class DistillLoop(TrainLoop):
 
     def _health_batch(self):
         if self.health is None:
-            from seqgen import data as D
+            from seqgen.data import pipeline as D
 
             info = D.VocoderData(self.data_dir)
             secs = max(float(self.cfg["train"]["audio_seconds"]), 0.25)
@@ -344,8 +344,8 @@ class DistillLoop(TrainLoop):
     def health_check(self, cb):
         """Validation of a distillation: KL, teacher NLL of the student's sample vs of the real
         audio on a fixed held-out batch with fixed noise; the spectrograms side by side."""
-        from seqgen import plots
-        from seqgen.tf_import import tensorflow
+        from seqgen.utils import plots
+        from seqgen.utils.tf_import import tensorflow
 
         inputs, real, weight, split = self._health_batch()
         res = health_check(self.model, self.distillation, inputs, real, weight, seed=0)
@@ -362,7 +362,7 @@ class DistillLoop(TrainLoop):
             png = plots.compare_png(real[0, :n], audio[0, :n], sr,
                                     self.run.path / "samples" / f"step-{cb.step:08d}.png",
                                     title=f"student step {cb.step}: real (top) vs parallel sample ({split})")
-            from seqgen import audio as A
+            from seqgen.data import audio as A
 
             A.save(self.run.path / "samples" / f"step-{cb.step:08d}.wav", audio[0, :n], sr)
         except Exception as e:  # never let a figure kill training
@@ -392,7 +392,7 @@ def distill(config_path, teacher_dir, data_dir, out_dir, max_steps=None, max_min
 def distill_curves_png(metrics_jsonl, path):
     """Three panels against the step: KL (train and held-out); the teacher's NLL of the
     student's samples next to its NLL of real audio; the power loss."""
-    from seqgen.plots import read_metrics
+    from seqgen.utils.plots import read_metrics
 
     recs = read_metrics(metrics_jsonl)
     if recs is None:
@@ -402,7 +402,7 @@ def distill_curves_png(metrics_jsonl, path):
         pts = sorted((r["step"], r[key]) for r in recs if key in r and r[key] is not None)
         return list(zip(*pts)) if pts else None
 
-    from seqgen.plots import _plt
+    from seqgen.utils.plots import _plt
 
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))

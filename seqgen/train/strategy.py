@@ -43,7 +43,7 @@ import pathlib
 
 from seqgen.errors import ConfigError, SeqgenError
 from seqgen.runs import RunError, save_then_point
-from seqgen.tf_import import tensorflow
+from seqgen.utils.tf_import import tensorflow
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 

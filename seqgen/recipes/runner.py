@@ -44,10 +44,9 @@ def recipes_root() -> pathlib.Path:
     env = os.environ.get("SEQGEN_RECIPES")
     if env:
         return pathlib.Path(env)
-    here = pathlib.Path(__file__).resolve().parent
-    for cand in (here.parent / "recipes", here / "recipes"):
-        if cand.is_dir():
-            return cand
+    cand = pathlib.Path(__file__).resolve().parents[2] / "recipes"  # the repository's recipes/
+    if cand.is_dir():
+        return cand
     raise SeqgenError("recipes folder not found; set SEQGEN_RECIPES to the repository's recipes/ folder")
 
 
@@ -145,7 +144,7 @@ def run_recipe(name, preset=None, data=None, workdir=None, max_minutes=None, max
 
 def _run_vocoder(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides):
     from data_prep import vocoder
-    from seqgen import evaluation, sampling
+    from seqgen.tasks import vocoder as vocoder_task
     from seqgen.runs import Run
 
     t0 = time.time()
@@ -158,12 +157,12 @@ def _run_vocoder(spec, preset, cfg_path, work, src, max_minutes, max_steps, over
     sconf = spec.get("sample") or {}
     ref_path, split = _reference_clip(data_dir, work / "reference.wav", float(sconf.get("reference_seconds", 2.0)))
     speaker = sconf.get("speaker")
-    res = sampling.sample(run_dir, work / "sample.wav", mel_from=ref_path, plot=True, speaker=speaker)
+    res = vocoder_task.sample(run_dir, work / "sample.wav", mel_from=ref_path, plot=True, speaker=speaker)
 
     _stage(4, total, "evaluate on the valid split")
     model, step, _ = Run(run_dir).load_model(use_ema=True, compile=False)
     cfg = Run(run_dir).config()
-    metrics = evaluation.vocoder_nll(model, data_dir, split, cfg["data"]["valid_window"],
+    metrics = vocoder_task.vocoder_nll(model, data_dir, split, cfg["data"]["valid_window"],
                                      cfg["data"]["valid_batch_size"], progress=True)
     metrics.update({"step": int(step), "split": split, "samples_per_sec": res["samples_per_sec"],
                     "minutes": (time.time() - t0) / 60})
@@ -182,8 +181,8 @@ def _reference_clip(data_dir, out_wav, seconds):
     written to ``out_wav``; returns ``(path, split)``."""
     import numpy as np
 
-    from seqgen import audio as A
-    from seqgen import data as D
+    from seqgen.data import audio as A
+    from seqgen.data import pipeline as D
 
     info = D.VocoderData(data_dir)
     split = "valid" if info.manifest["splits"]["valid"]["num_items"] else "train"
@@ -215,7 +214,7 @@ def _has_checkpoints(run_dir):
 
 
 def _prepare_and_train(spec, prep_fn, cfg_path, work, src, max_minutes, max_steps, overrides, total):
-    from seqgen import training
+    from seqgen.train import loop as training
 
     data_dir, run_dir = _prepare(spec, prep_fn, work, src, total), work / "run"
     _stage(2, total, f"train {cfg_path} -> {run_dir}")
@@ -227,9 +226,8 @@ def _prepare_and_train(spec, prep_fn, cfg_path, work, src, max_minutes, max_step
 
 def _run_text(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides):
     from data_prep import text
-    from seqgen import evaluation
     from seqgen.runs import Run
-    from seqgen.text_cli import generate_stream, load_text_run
+    from seqgen.tasks.language_model import generate_stream, lm_nll, load_text_run
 
     t0 = time.time()
     data_dir, run_dir, summary = _prepare_and_train(
@@ -249,7 +247,7 @@ def _run_text(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrid
 
     _stage(4, 4, "evaluate on the valid split")
     cfg = Run(run_dir).config()
-    metrics = evaluation.lm_nll(model, data_dir, "valid", cfg["data"]["window"], cfg["data"]["valid_batch_size"],
+    metrics = lm_nll(model, data_dir, "valid", cfg["data"]["window"], cfg["data"]["valid_batch_size"],
                                 progress=True)
     metrics.update({"step": int(step), "split": "valid", "model_type": cfg["model"]["type"],
                     "bytes_per_sec": len(gen.encode()) / max(gen_seconds, 1e-9),
@@ -265,9 +263,9 @@ def _run_text(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrid
 
 def _run_pairs(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides):
     from data_prep import text
-    from seqgen import data as D
-    from seqgen import evaluation
-    from seqgen.text_cli import load_text_run
+    from seqgen.data import pipeline as D
+    from seqgen.tasks import translation
+    from seqgen.tasks.language_model import load_text_run
 
     t0 = time.time()
     data_dir, run_dir, summary = _prepare_and_train(
@@ -278,14 +276,14 @@ def _run_pairs(spec, preset, cfg_path, work, src, max_minutes, max_steps, overri
     beam = int(sconf.get("beam", 0)) or None
     model, step, _ = load_text_run(run_dir, kinds=("pairs",))
     pairs = D.read_pairs(data_dir, "valid")[: int(sconf.get("num_examples", 5))]
-    hyps = evaluation.translate_texts(model, [s for s, _ in pairs], beam_size=beam)
+    hyps = translation.translate_texts(model, [s for s, _ in pairs], beam_size=beam)
     lines = []
     for (s, t), h in zip(pairs, hyps):
         lines += [f"source     {s}", f"reference  {t}", f"output     {h}", ""]
     (work / "sample.txt").write_text("\n".join(lines), encoding="utf-8")
 
     _stage(4, 4, "evaluate (BLEU, chrF) on the valid split")
-    metrics = evaluation.translation_scores(model, data_dir, "valid", beam_size=beam,
+    metrics = translation.translation_scores(model, data_dir, "valid", beam_size=beam,
                                             max_pairs=int(sconf.get("max_pairs", 0)))
     metrics.pop("hypotheses", None)
     metrics.update({"step": int(step), "split": "valid", "minutes": (time.time() - t0) / 60})
@@ -319,8 +317,10 @@ def _split_overrides(overrides):
 def _run_parallel_wavenet(spec, preset, work, src, max_minutes, max_steps, overrides):
     """prepare -> teacher (seqgen train) -> student (seqgen distill) -> parallel vs cached sample -> metrics."""
     from data_prep import vocoder
-    from seqgen import distillation, evaluation, sampling, training
-    from seqgen.plots import read_metrics
+    from seqgen.train import distillation
+    from seqgen.tasks import vocoder as vocoder_task
+    from seqgen.train import loop as training
+    from seqgen.utils.plots import read_metrics
     from seqgen.runs import Run
 
     t0 = time.time()
@@ -344,13 +344,13 @@ def _run_parallel_wavenet(spec, preset, work, src, max_minutes, max_steps, overr
     _stage(4, total, "sample a held-out utterance: student (parallel) and teacher (cached)")
     sconf = spec.get("sample") or {}
     ref_path, split = _reference_clip(data_dir, work / "reference.wav", float(sconf.get("reference_seconds", 2.0)))
-    student_res = sampling.sample(student_dir, work / "sample.wav", mel_from=ref_path, method="parallel", plot=True)
-    teacher_res = sampling.sample(teacher_dir, work / "teacher_sample.wav", mel_from=ref_path, method="cached")
+    student_res = vocoder_task.sample(student_dir, work / "sample.wav", mel_from=ref_path, method="parallel", plot=True)
+    teacher_res = vocoder_task.sample(teacher_dir, work / "teacher_sample.wav", mel_from=ref_path, method="cached")
 
     _stage(5, total, "evaluate: teacher NLL on the valid split; distillation health of the final student")
     teacher, t_step, _ = Run(teacher_dir).load_model(use_ema=True, compile=False)
     tcfg = Run(teacher_dir).config()
-    teacher_nll = evaluation.vocoder_nll(teacher, data_dir, split, tcfg["data"]["valid_window"],
+    teacher_nll = vocoder_task.vocoder_nll(teacher, data_dir, split, tcfg["data"]["valid_window"],
                                          tcfg["data"]["valid_batch_size"], max_windows=16)
     health = next((r for r in reversed(read_metrics(student_dir / "metrics.jsonl") or []) if "valid_kl" in r), {})
     metrics = {

@@ -23,18 +23,18 @@ def check_source(kind: str, src: str) -> str:
 
         n = espeak_source_size(src)
         if n:
-            from data_prep import embedded
+            from data_prep.sources.prose import stdlib_sentences
 
-            distinct = len(embedded.stdlib_sentences(20, 200))
+            distinct = len(stdlib_sentences(20, 200))
             return f"{n} espeak-ng utterances of {distinct} distinct sentences"
         if not pathlib.Path(src).exists():
             raise DataError(f"--input {src}: no such file or folder")
         return f"audio from {src}"
     if kind == "text":
         if src == "stdlib":
-            from data_prep import embedded
+            from data_prep.sources.prose import stdlib_prose
 
-            size = len(embedded.stdlib_prose().encode("utf-8"))
+            size = len(stdlib_prose().encode("utf-8"))
             if size < 100_000:
                 raise DataError(f"--input stdlib: the standard library's prose is only {size} bytes here")
             return f"standard-library prose ({size} bytes)"
@@ -46,9 +46,9 @@ def check_source(kind: str, src: str) -> str:
 
         n = g2p_source_size(src)
         if n is not False:
-            from data_prep import embedded
+            from data_prep.sources.g2p import g2p_available
 
-            return f"{n or embedded.g2p_available()} English -> IPA pairs from espeak-ng"
+            return f"{n or g2p_available()} English -> IPA pairs from espeak-ng"
         if not pathlib.Path(src).is_file():
             raise DataError(f"--input {src}: no such file")
         return f"pairs from {src}"

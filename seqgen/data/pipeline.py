@@ -22,9 +22,9 @@ import pathlib
 
 import numpy as np
 
-from data_prep.common import read_manifest
+from seqgen.data.manifest import read_manifest
 from seqgen.errors import DataError
-from seqgen.tf_import import tensorflow
+from seqgen.utils.tf_import import tensorflow
 
 SILENCE_MEL = float(np.log(1e-5))
 
@@ -50,26 +50,24 @@ def _shards(data_dir, manifest, split) -> list[str]:
 
 
 def _parse_vocoder(n_mels, bits=8):
+    """A parser of one serialized record into the :mod:`seqgen.data.schema` fields training reads."""
+    from seqgen.data.schema import FIELDS_BY_NAME, mulaw_dtype
+
     tf = _tf()
-    mulaw_dtype = tf.uint8 if bits <= 8 else tf.uint16
-    spec = {
-        "id": tf.io.FixedLenFeature([], tf.string),
-        "speaker": tf.io.FixedLenFeature([], tf.int64),
-        "num_samples": tf.io.FixedLenFeature([], tf.int64),
-        "num_frames": tf.io.FixedLenFeature([], tf.int64),
-        "audio": tf.io.FixedLenFeature([], tf.string),
-        "mulaw": tf.io.FixedLenFeature([], tf.string),
-        "mel": tf.io.FixedLenFeature([], tf.string),
-    }
+    wanted = ("id", "speaker", "num_samples", "num_frames", "audio", "mulaw", "mel")
+    spec = {name: tf.io.FixedLenFeature([], tf.int64 if FIELDS_BY_NAME[name].kind == "int" else tf.string)
+            for name in wanted}
+    dtypes = {name: tf.dtypes.as_dtype(np.dtype(FIELDS_BY_NAME[name].dtype or mulaw_dtype(bits)).newbyteorder("="))
+              for name in ("audio", "mulaw", "mel")}
 
     def parse(record):
         f = tf.io.parse_single_example(record, spec)
         return {
             "id": f["id"],
             "speaker": tf.cast(f["speaker"], tf.int32),
-            "audio": tf.io.decode_raw(f["audio"], tf.float32),
-            "mulaw": tf.cast(tf.io.decode_raw(f["mulaw"], mulaw_dtype, little_endian=True), tf.int32),
-            "mel": tf.reshape(tf.io.decode_raw(f["mel"], tf.float32), [-1, n_mels]),
+            "audio": tf.io.decode_raw(f["audio"], dtypes["audio"], little_endian=True),
+            "mulaw": tf.cast(tf.io.decode_raw(f["mulaw"], dtypes["mulaw"], little_endian=True), tf.int32),
+            "mel": tf.reshape(tf.io.decode_raw(f["mel"], dtypes["mel"], little_endian=True), [-1, n_mels]),
         }
 
     return parse
@@ -91,7 +89,7 @@ class VocoderData:
     def __init__(self, data_dir):
         self.dir = pathlib.Path(data_dir)
         self.manifest = read_manifest(data_dir, "vocoder")
-        from seqgen.audio import FeatureParams, NormStats
+        from seqgen.data.audio import FeatureParams, NormStats
 
         self.features = FeatureParams.from_dict(self.manifest["features"])
         self.stats = NormStats.load(self.dir / self.manifest.get("stats", "stats.json"))
@@ -290,7 +288,7 @@ def pairs_dataset(data_dir, split="train", batch_size=32, max_length=256, seed=0
     on either side are dropped.  Batches are bucketed by length.
     """
     tf = _tf()
-    from seqgen.text import BOS_ID, EOS_ID, PAD_ID
+    from seqgen.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
     manifest = read_manifest(data_dir, "pairs")
     files = _shards(data_dir, manifest, split)

@@ -4,7 +4,7 @@ kinds of work that autoregressive generation is made of.
 * **matrix-vector** (:func:`matvec_gflops`): one autoregressive step is a
   chain of small dependent matrix-vector products (e.g. a ``[128, 256]``
   weight times a 256-vector).  Measured as a compiled loop (the same
-  ``seqgen.decoding.compile_fn`` the generators use: XLA on TensorFlow,
+  ``seqgen.core.decoding.compile_fn`` the generators use: XLA on TensorFlow,
   ``jax.jit`` on JAX) in which every iteration depends on the previous one::
 
       x <- A^T (A x)        A: [rows, cols] float32 with orthonormal rows
@@ -71,7 +71,7 @@ def matvec_gflops(rows=128, cols=256, min_seconds=0.2, repeats=3, seed=0):
     """
     from keras import ops
 
-    from seqgen.decoding import compile_fn
+    from seqgen.core.decoding import compile_fn
 
     a = _orthonormal_rows(rows, cols, seed)
     at = np.ascontiguousarray(a.T)
@@ -97,7 +97,7 @@ def matmul_gflops(n=1024, min_seconds=0.2, repeats=3, seed=0):
     """
     from keras import ops
 
-    from seqgen.decoding import compile_fn
+    from seqgen.core.decoding import compile_fn
 
     q = _orthonormal_rows(n, n, seed)
     x0 = np.random.default_rng(seed + 1).standard_normal((n, n)).astype(np.float32)

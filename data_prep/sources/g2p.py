@@ -1,0 +1,74 @@
+"""English -> IPA pairs (the ``espeak-g2p[:N]`` source): short sentences of the standard-library
+prose and their espeak-ng transcriptions.
+"""
+from __future__ import annotations
+
+import pathlib
+import random
+import re
+from functools import lru_cache
+
+from data_prep.sources.espeak import EspeakSynth
+from data_prep.sources.prose import _sentences
+
+
+_CLAUSE_SPLIT = re.compile(r"(?<=[,;:])\s+")
+
+
+@lru_cache(maxsize=1)
+def _short_texts() -> tuple[str, ...]:
+    """Sentences of 10..80 characters; longer ones are split into clauses."""
+    seen, out = set(), []
+    for sentence in _sentences(10, 400):
+        if len(sentence) <= 80:
+            pieces = [sentence]
+        else:
+            pieces = []
+            for clause in _CLAUSE_SPLIT.split(sentence):
+                clause = clause.strip().rstrip(",;:").strip()
+                if clause.lower().startswith(("and ", "or ", "but ")):
+                    clause = clause.split(" ", 1)[1]
+                pieces.append(clause[:1].upper() + clause[1:])
+        for piece in pieces:
+            if 10 <= len(piece) <= 80 and len(piece.split()) >= 2 and piece.lower() not in seen:
+                seen.add(piece.lower())
+                out.append(piece)
+    return tuple(out)
+
+
+def g2p_available() -> int:
+    """How many distinct short texts :func:`g2p_pairs` can draw from (about 1,100 on Python 3.11)."""
+    return len(_short_texts())
+
+
+def g2p_pairs(n: int | None = None, seed: int = 0, voice: str = "en-us") -> list[tuple[str, str]]:
+    """``n`` (text, IPA) pairs, or one per distinct text when ``n`` is None.
+
+    Texts are short English sentences and clauses (10..80 characters) from the
+    standard library prose, drawn without repetition in an order fixed by
+    ``seed``; the targets are espeak-ng's IPA transcriptions.  Asking for more
+    pairs than :func:`g2p_available` raises :class:`seqgen.errors.DataError`.
+    """
+    texts = list(_short_texts())
+    n = len(texts) if n is None else int(n)
+    if n > len(texts):
+        from seqgen.errors import DataError
+
+        raise DataError(f"g2p_pairs: n={n} but only {len(texts)} distinct short sentences exist; use n <= {len(texts)}")
+    random.Random(seed).shuffle(texts)
+    synth = EspeakSynth()
+    pairs = []
+    for text in texts[:n]:
+        pairs.append((text, synth.phonemize(text, voice=voice)))
+    return pairs
+
+
+def write_g2p_tsv(n: int | None, path, seed: int = 0) -> pathlib.Path:
+    """Write :func:`g2p_pairs` (all of them when ``n`` is None) as ``text<TAB>ipa`` lines (UTF-8)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pairs = g2p_pairs(n, seed=seed)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        for text, ipa in pairs:
+            f.write(f"{text}\t{ipa}\n")
+    return path

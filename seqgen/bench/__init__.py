@@ -1,0 +1,1 @@
+"""`seqgen bench`: presets, the timing runner, the machine's ceilings (roofline) and the report."""

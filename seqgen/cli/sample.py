@@ -1,0 +1,46 @@
+"""`seqgen sample`: audio from a trained vocoder or student run."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+from seqgen.cli.types import nonneg_float as _nonneg_float
+from seqgen.cli.types import positive_int as _positive_int
+
+def _cmd_sample(a):
+    from seqgen.tasks import vocoder
+    from seqgen.errors import SeqgenError
+
+    given = sum(x is not None for x in (a.mel_from, a.mel, a.seconds))
+    if given > 1:
+        raise SeqgenError("give only one of --mel-from, --mel and --seconds")
+    res = vocoder.sample(a.run, a.out, mel_from=a.mel_from, mel=a.mel, seconds=a.seconds, method=a.method,
+                          temperature=a.temperature, seed=a.seed, speaker=a.speaker, plot=a.plot,
+                          chunk_size=a.chunk_size, threads="auto" if a.threads is None else a.threads)
+    if a.json:
+        pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
+
+
+def add(sub):
+    p = sub.add_parser("sample", help="generate audio from a trained run",
+                       description="Generate audio: resynthesize a file (--mel-from), from mel frames (--mel), "
+                                   "or unconditionally (--seconds).")
+    p.add_argument("--run", required=True, metavar="RUN")
+    p.add_argument("--out", required=True, metavar="OUT.wav")
+    p.add_argument("--mel-from", metavar="FILE", help="audio file whose mel conditions the model (resynthesis)")
+    p.add_argument("--mel", metavar="FILE.npy", help="raw log-mel frames [frames, n_mels] (seqgen.data.audio.log_mel)")
+    p.add_argument("--seconds", type=_nonneg_float, default=None, help="length for unconditional models")
+    p.add_argument("--method", choices=["cached", "naive", "parallel"], default=None,
+                   help="cached: O(layers) per sample in one compiled loop (default); naive: recompute the "
+                        "receptive field per sample (reference); parallel: a Parallel WaveNet student run "
+                        "(`seqgen distill`), all samples at once")
+    p.add_argument("--temperature", type=_nonneg_float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--speaker", default=None, help="speaker name or index (multi-speaker runs)")
+    p.add_argument("--chunk-size", type=_positive_int, default=None, help="samples per compiled chunk")
+    p.add_argument("--plot", action="store_true", help="also write OUT.png: waveform + spectrogram")
+    p.add_argument("--json", metavar="FILE", help="write the result (speed, step, ...) as JSON")
+    p.add_argument("--threads", type=int, default=None,
+                   help="TensorFlow intra-op threads (default 1 for cached/naive: fastest for one sequence on a "
+                        "CPU; all cores for parallel; 0 = TensorFlow's default, all cores)")
+    p.set_defaults(func=_cmd_sample)

@@ -1,0 +1,1 @@
+"""One module per data kind (vocoder, language model, translation): evaluation, sampling and generation."""
