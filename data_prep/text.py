@@ -178,35 +178,9 @@ def _clean_side(s: str) -> bool:
     return bool(s.strip()) and not any(ord(c) < 32 for c in s)
 
 
-def g2p_source_size(src):
-    """For the embedded source ``espeak-g2p[:N]``: N, or None for every available pair.
-
-    Returns False for any other source.  A count that is not a positive
-    number, or more than the embedded prose offers, is a one-line DataError.
-    """
-    src = str(src)
-    if src != "espeak-g2p" and not src.startswith("espeak-g2p:"):
-        return False
-    from data_prep import sources as embedded_sources
-
-    value = src.partition(":")[2]
-    if value in ("", "all"):
-        return None
-    try:
-        n = int(value)
-        if n <= 0:
-            raise ValueError
-    except ValueError:
-        raise DataError(f"--input {src}: expected espeak-g2p, espeak-g2p:all or espeak-g2p:N "
-                        "with N a positive number of pairs") from None
-    available = embedded_sources.g2p_available()
-    if n > available:
-        raise DataError(f"--input {src}: the embedded prose offers {available} distinct short sentences; "
-                        f"use espeak-g2p (all of them) or N <= {available}")
-    return n
-
-
 def prepare_pairs(src, out, valid_fraction=0.05, workers=None) -> dict:
+    from data_prep.sources.g2p import g2p_source_size
+
     n = g2p_source_size(src)  # a bad embedded source fails before the output folder is touched
     out = common.prepare_out_dir(out)
     skipped = common.Skipped()

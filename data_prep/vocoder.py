@@ -111,23 +111,12 @@ def _csv_items(path: pathlib.Path, audio_col: str, text_col: str | None, speaker
     return items
 
 
-def espeak_source_size(src: str) -> int:
-    """N for the embedded source ``espeak:N``, 0 for any other source; a bad N is a one-line DataError."""
-    if not str(src).startswith("espeak:"):
-        return 0
-    try:
-        n = int(str(src).split(":", 1)[1])
-        if n <= 0:
-            raise ValueError
-    except ValueError:
-        raise DataError(f"--input {src}: expected espeak:N with N a positive number of sentences") from None
-    return n
-
-
 def discover(src: str, out: pathlib.Path, audio_col="path", text_col=None, speaker_col=None,
              skipped: common.Skipped | None = None, workers=None) -> tuple[list[dict], str]:
     """The list of items of a source, and a description of the source kind."""
     skipped = skipped if skipped is not None else common.Skipped()
+    from data_prep.sources.espeak_speech import espeak_source_size
+
     n = espeak_source_size(src)
     if n:
         from data_prep import sources as embedded_sources

@@ -165,8 +165,10 @@ def validate(raw: dict, where: str = "config") -> dict:
                           f"got {t['backup_every']}")
     if t["valid_every"] < 0:
         raise ConfigError(f"{where}: 'train.valid_every' must be >= 0 (0 = off), got {t['valid_every']}")
-    if cfg["sample"]["method"] not in ("cached", "naive", "parallel"):
-        raise ConfigError(f"{where}: 'sample.method' must be cached, naive or parallel")
+    from seqgen.core.methods import CACHED, NAIVE, PARALLEL
+
+    if cfg["sample"]["method"] not in (CACHED, NAIVE, PARALLEL):
+        raise ConfigError(f"{where}: 'sample.method' must be {CACHED}, {NAIVE} or {PARALLEL}")
     return cfg
 
 

@@ -71,3 +71,39 @@ def tiny_run(espeak_vocoder_data, tmp_path_factory):
     run_cli("train", TINY, "--data", espeak_vocoder_data, "--out", run, "--max-steps", "20",
             "--set", "train.valid_every=0")
     return run
+
+
+def _np(x):
+    """A backend tensor (or anything array-like) as a numpy array."""
+    import numpy as np
+    from keras import ops
+
+    return np.asarray(ops.convert_to_numpy(x))
+
+
+def read_manifest_json(data_dir):
+    """``DATA/manifest.json`` as a dict (no checks: tests look at what was written)."""
+    import json
+
+    return json.loads((pathlib.Path(data_dir) / "manifest.json").read_text())
+
+
+# `seqgen generate` / `seqgen translate` through their verb modules' adders and a parser of their own.
+_TEXT_CLI = ("import argparse, sys\n"
+             "from seqgen.cli import generate, translate\n"
+             "p = argparse.ArgumentParser(); sub = p.add_subparsers(dest='cmd', required=True)\n"
+             "for verb in (generate, translate): verb.add(sub)\n"
+             "a = p.parse_args(sys.argv[1:]); a.func(a)\n")
+
+
+def text_cli(*args, check=True):
+    """``seqgen generate|translate ARGS`` in a subprocess; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, SEQGEN_PROGRESS="0", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", _TEXT_CLI, *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=str(REPO))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc

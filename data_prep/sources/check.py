@@ -19,7 +19,7 @@ def check_source(kind: str, src: str) -> str:
     """A one-line description of what ``src`` will give; DataError when it cannot be prepared."""
     src = str(src)
     if kind == "vocoder":
-        from data_prep.vocoder import espeak_source_size
+        from data_prep.sources.espeak_speech import espeak_source_size
 
         n = espeak_source_size(src)
         if n:
@@ -42,7 +42,7 @@ def check_source(kind: str, src: str) -> str:
             raise DataError(f"--input {src}: no such file")
         return f"text from {src}"
     if kind == "pairs":
-        from data_prep.text import g2p_source_size
+        from data_prep.sources.g2p import g2p_source_size
 
         n = g2p_source_size(src)
         if n is not False:

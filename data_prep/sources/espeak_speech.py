@@ -17,6 +17,7 @@ import numpy as np
 
 from data_prep.sources.espeak import _engine
 from data_prep.sources.prose import stdlib_sentences
+from seqgen.errors import DataError
 
 
 VOICE_SETTINGS: tuple[tuple[str, int, int], ...] = (
@@ -143,3 +144,16 @@ def synthesize_corpus(n: int, out_dir, seed: int = 0, processes: int | None = No
     info = {"n": n, "seed": seed, "complete": True, "sample_rate": _SAMPLE_RATE, "source": "espeak-ng"}
     (out_dir / _MARKER).write_text(json.dumps(info) + "\n", encoding="utf-8")
     return out_dir
+
+
+def espeak_source_size(src: str) -> int:
+    """N for the embedded source ``espeak:N``, 0 for any other source; a bad N is a one-line DataError."""
+    if not str(src).startswith("espeak:"):
+        return 0
+    try:
+        n = int(str(src).split(":", 1)[1])
+        if n <= 0:
+            raise ValueError
+    except ValueError:
+        raise DataError(f"--input {src}: expected espeak:N with N a positive number of sentences") from None
+    return n

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from data_prep.sources.espeak import EspeakSynth
 from data_prep.sources.prose import _sentences
+from seqgen.errors import DataError
 
 
 _CLAUSE_SPLIT = re.compile(r"(?<=[,;:])\s+")
@@ -52,8 +53,6 @@ def g2p_pairs(n: int | None = None, seed: int = 0, voice: str = "en-us") -> list
     texts = list(_short_texts())
     n = len(texts) if n is None else int(n)
     if n > len(texts):
-        from seqgen.errors import DataError
-
         raise DataError(f"g2p_pairs: n={n} but only {len(texts)} distinct short sentences exist; use n <= {len(texts)}")
     random.Random(seed).shuffle(texts)
     synth = EspeakSynth()
@@ -72,3 +71,29 @@ def write_g2p_tsv(n: int | None, path, seed: int = 0) -> pathlib.Path:
         for text, ipa in pairs:
             f.write(f"{text}\t{ipa}\n")
     return path
+
+
+def g2p_source_size(src):
+    """For the embedded source ``espeak-g2p[:N]``: N, or None for every available pair.
+
+    Returns False for any other source.  A count that is not a positive
+    number, or more than the embedded prose offers, is a one-line DataError.
+    """
+    src = str(src)
+    if src != "espeak-g2p" and not src.startswith("espeak-g2p:"):
+        return False
+    value = src.partition(":")[2]
+    if value in ("", "all"):
+        return None
+    try:
+        n = int(value)
+        if n <= 0:
+            raise ValueError
+    except ValueError:
+        raise DataError(f"--input {src}: expected espeak-g2p, espeak-g2p:all or espeak-g2p:N "
+                        "with N a positive number of pairs") from None
+    available = g2p_available()
+    if n > available:
+        raise DataError(f"--input {src}: the embedded prose offers {available} distinct short sentences; "
+                        f"use espeak-g2p (all of them) or N <= {available}")
+    return n

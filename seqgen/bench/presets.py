@@ -13,11 +13,12 @@ from typing import Callable
 
 import numpy as np
 
+from seqgen.core.methods import CACHED, NAIVE, NAIVE_CONV, PARALLEL
 from seqgen.models.flops import bytenet_flops, student_flops, transformer_flops, wavenet_flops
 
 AUDIO_RATES = (16000, 22050, 24000)
 #: generation methods: WaveNet / text decoders (cached, naive) and the Parallel WaveNet student (parallel)
-METHODS = ("cached", "naive", "parallel")
+METHODS = (CACHED, NAIVE, PARALLEL)
 
 
 @dataclasses.dataclass
@@ -39,7 +40,7 @@ class Preset:
     flops: Callable
     steps: int
     naive_steps: int
-    methods: tuple = ("cached", "naive")
+    methods: tuple = (CACHED, NAIVE)
     hidden: bool = False
 
 
@@ -56,7 +57,7 @@ def _vocoder_call(model, method, batch, steps):
     # the baseline is the FASTEST recompute: one convolution forward over the
     # receptive field per sample (WaveNet's "naive-conv"; its "naive" replays
     # the per-step arithmetic to match cached bit for bit and is ~3x slower)
-    method = "naive-conv" if method == "naive" else method
+    method = NAIVE_CONV if method == NAIVE else method
     frames = -(-int(steps) // model.hop_length)
     mel = np.random.default_rng(0).standard_normal((batch, frames, model.cond_channels)).astype(np.float32)
     speaker = 0 if model.num_speakers else None
@@ -103,7 +104,7 @@ def _wavenet_flops(model, method, steps):
 
 
 def _transformer_flops(model, method, steps):
-    from seqgen.models.transformer import bucket_length
+    from seqgen.models.token_decoding import bucket_length
 
     return transformer_flops(model, method, steps,
                              cache_length=min(bucket_length(int(steps)), model.max_length))
@@ -156,7 +157,7 @@ def _student_flops(model, method, steps):
 
 def _student_preset(name, description, steps, hidden=False, **kw):
     return register_preset(Preset(name, "audio", description, _student_builder(**kw), _student_call,
-                                  _student_flops, steps, 0, methods=("parallel",), hidden=hidden))
+                                  _student_flops, steps, 0, methods=(PARALLEL,), hidden=hidden))
 
 
 _student_preset("student-paper",
@@ -193,7 +194,7 @@ def _run_preset(path):
 
     if isinstance(model, ParallelWaveNet):
         return Preset(name, "audio", f"trained student run {path} (step {step})", lambda: model, _student_call,
-                      _student_flops, 16000, 0, methods=("parallel",))
+                      _student_flops, 16000, 0, methods=(PARALLEL,))
     if isinstance(model, TransformerDecoder):
         return Preset(name, "text", f"trained run {path} (step {step})", lambda: model, _token_call,
                       _transformer_flops, min(1024, model.max_length), 32)

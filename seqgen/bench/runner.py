@@ -38,6 +38,7 @@ import statistics
 import sys
 import time
 
+from seqgen.core.methods import CACHED, NAIVE, PARALLEL
 from seqgen.bench.environment import _maxrss_mb, environment
 from seqgen.bench.presets import AUDIO_RATES, METHODS, PRESETS, _run_preset
 from seqgen.bench.report import plot
@@ -67,7 +68,7 @@ def _measure(call, repeats):
 
 def _sequential_steps(model, method, steps):
     """Layers run one after another to generate ``steps`` samples/tokens (one row)."""
-    if method == "parallel":
+    if method == PARALLEL:
         return int(model.sequential_steps)                 # whatever the length
     layers = getattr(model, "num_layers", None) or len(getattr(model, "decoder_blocks", [])) or 1
     return int(steps) * int(layers)
@@ -81,7 +82,7 @@ def _record(preset, model, method, batch, steps, repeats, ceilings, env):
     med = statistics.median(times)
     rate = batch * steps / med
     flops = float(preset.flops(model, method, steps))
-    model_flops = float(preset.flops(model, "cached", steps))
+    model_flops = float(preset.flops(model, CACHED, steps))
     gflops = rate * flops / 1e9
     unit = "samples" if preset.kind == "audio" else "tokens"
     rec = {
@@ -125,7 +126,7 @@ def summary_line(rec):
     return line
 
 
-def run_bench(presets, methods=("cached", "naive"), batches=(1,), seconds=None, tokens=None, repeats=3,
+def run_bench(presets, methods=(CACHED, NAIVE), batches=(1,), seconds=None, tokens=None, repeats=3,
               json_path=None, plot_path=None, run=None, naive_steps=None, threads=None, ceilings=None,
               ceiling_seconds=0.2, log=None):
     """Benchmark generation speed; returns ``{"environment", "ceilings", "records"}``.
@@ -150,7 +151,7 @@ def run_bench(presets, methods=("cached", "naive"), batches=(1,), seconds=None, 
 
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     names = _parse_list(presets) or []
-    methods = _parse_list(methods) or ["cached"]
+    methods = _parse_list(methods) or [CACHED]
     batches = _parse_list(batches, int) or [1]
     chosen = []
     for n in names:
@@ -181,7 +182,7 @@ def run_bench(presets, methods=("cached", "naive"), batches=(1,), seconds=None, 
         for method in methods:
             if method not in preset.methods:
                 continue
-            if method == "naive":
+            if method == NAIVE:
                 steps = int(naive_steps or preset.naive_steps)
             elif preset.kind == "audio":
                 steps = int(round(seconds * 16000)) if seconds else preset.steps

@@ -8,24 +8,12 @@ from seqgen.cli.types import positive_int as _positive_int
 
 
 def _cmd_evaluate(a):
-    from seqgen.runs import Run
+    from seqgen.tasks.base import load
 
-    run = Run(a.run)
-    info = run.info()
-    data = a.data or info["data"]["data_dir"]
-    model, step, ckpt = run.load_model(use_ema=True, compile=False)
-    cfg = run.config()
-    if info["data"]["kind"] == "vocoder":
-        from seqgen.tasks.vocoder import vocoder_nll
-
-        res = vocoder_nll(model, data, a.split, window=cfg["data"]["valid_window"],
-                          batch_size=cfg["data"]["valid_batch_size"], max_windows=a.max_windows, progress=True)
-    else:
-        from seqgen.tasks.translation import evaluate_text
-
-        res = evaluate_text(model, info, data, a.split, beam=a.beam, max_pairs=a.max_pairs,
-                            max_windows=a.max_windows, cfg=cfg)
-    res.update({"step": int(step), "checkpoint": ckpt.name, "split": a.split, "data": str(data),
+    task = load(a.run)
+    data = task.data_dir(a.data)
+    res = task.evaluate(data, a.split, beam=a.beam, max_pairs=a.max_pairs, max_windows=a.max_windows)
+    res.update({"step": task.step, "checkpoint": task.checkpoint, "split": a.split, "data": str(data),
                 "run": str(a.run)})
     text = json.dumps(res, indent=2) + "\n"
     if a.json:

@@ -1,26 +1,30 @@
 """`seqgen generate`: text from a trained byte language model, streamed chunk by chunk."""
 from __future__ import annotations
 
+import os
 import sys
 
-from seqgen.tasks.language_model import generate_stream, load_text_run
-
-_LM_KINDS = ("text",)
+from seqgen.core.methods import CACHED, NAIVE
 
 
 def _cmd_generate(a):
+    from seqgen.tasks.base import load
     from seqgen.utils.threads import configure_threads
 
     configure_threads(a.threads)
-    model, _, info = load_text_run(a.run, kinds=_LM_KINDS)
+    lm = load(a.run, verb="generate")
+    # These are byte models: a prompt that is not valid UTF-8 (the shell passes its bytes through as
+    # surrogate escapes) is taken as the bytes it is.
+    prompt = os.fsencode(a.prompt)
 
     def write(s):
         sys.stdout.write(s)
         sys.stdout.flush()
 
-    write(a.prompt)
-    generate_stream(model, a.prompt, a.max_bytes, a.temperature, a.top_k, a.top_p, a.seed, a.method, a.chunk,
-                    write=write, trained_window=info["trained_window"])
+    sys.stdout.flush()
+    sys.stdout.buffer.write(prompt)
+    sys.stdout.buffer.flush()
+    lm.generate(prompt, a.max_bytes, a.temperature, a.top_k, a.top_p, a.seed, a.method, a.chunk, write=write)
     write("\n")
 
 
@@ -38,7 +42,7 @@ def add(sub):
     p.add_argument("--top-k", type=int, default=0, help="sample from the k most likely bytes (0 = off)")
     p.add_argument("--top-p", type=_nonneg_float, default=1.0, help="nucleus mass (1 = off)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", choices=["cached", "naive"], default="cached",
+    p.add_argument("--method", choices=[CACHED, NAIVE], default=CACHED,
                    help="cached: key/value cache or conv queues (default); naive: full recompute per byte")
     p.add_argument("--chunk", type=_positive_int, default=None,
                    help="bytes per streamed chunk (default 64, at most half the context the model was trained on)")

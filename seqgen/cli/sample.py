@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import pathlib
 
+from seqgen.core.methods import CACHED, NAIVE, PARALLEL
 from seqgen.cli.types import nonneg_float as _nonneg_float
 from seqgen.cli.types import positive_int as _positive_int
 
@@ -30,7 +31,7 @@ def add(sub):
     p.add_argument("--mel-from", metavar="FILE", help="audio file whose mel conditions the model (resynthesis)")
     p.add_argument("--mel", metavar="FILE.npy", help="raw log-mel frames [frames, n_mels] (seqgen.data.audio.log_mel)")
     p.add_argument("--seconds", type=_nonneg_float, default=None, help="length for unconditional models")
-    p.add_argument("--method", choices=["cached", "naive", "parallel"], default=None,
+    p.add_argument("--method", choices=[CACHED, NAIVE, PARALLEL], default=None,
                    help="cached: O(layers) per sample in one compiled loop (default); naive: recompute the "
                         "receptive field per sample (reference); parallel: a Parallel WaveNet student run "
                         "(`seqgen distill`), all samples at once")

@@ -5,10 +5,10 @@ import pathlib
 import sys
 
 from seqgen.errors import SeqgenError
-from seqgen.tasks.language_model import load_text_run
+
 
 def _cmd_translate(a):
-    from seqgen.tasks.translation import translate_texts
+    from seqgen.tasks.base import load
     from seqgen.utils.threads import configure_threads
 
     if a.input and a.text:
@@ -23,9 +23,9 @@ def _cmd_translate(a):
     else:
         texts = sys.stdin.read().splitlines()
     configure_threads(a.threads)
-    model, _, _ = load_text_run(a.run, kinds=("pairs",))
+    translator = load(a.run, verb="translate")
     keep = [i for i, t in enumerate(texts) if t.strip()]
-    hyps = translate_texts(model, [texts[i].strip() for i in keep], beam_size=a.beam)
+    hyps = translator.translate([texts[i].strip() for i in keep], beam_size=a.beam)
     out = [""] * len(texts)
     for i, h in zip(keep, hyps):
         out[i] = h

@@ -81,6 +81,7 @@ from keras import ops
 __all__ = ["decode_loop", "time_slice", "compile_fn"]
 
 
+
 def time_slice(x, i):
     """``x[:, i]`` for a tensor ``[B, L, ...]`` and a dynamic index ``i`` (a dynamic slice).
 

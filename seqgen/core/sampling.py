@@ -6,12 +6,39 @@ the class is picked by inverse-CDF sampling, so the result is a deterministic
 function of ``(logits, u)``.  That makes compiled and eager runs agree and lets
 tests check frequencies exactly.
 """
+import dataclasses
 import numbers
 
 import keras
 from keras import ops
 
-__all__ = ["sample_logits", "greedy", "top_k_mask", "top_p_mask"]
+__all__ = ["SamplingSettings", "sample_logits", "greedy", "top_k_mask", "top_p_mask"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingSettings:
+    """How the next token is chosen, as one value passed through the decoders.
+
+    ``temperature`` (0 = greedy), ``top_k`` (0 = off), ``top_p`` (1 = off);
+    ``beam_size`` (None = sample, else beam search) and its ``length_penalty``.
+    Inside a compiled function ``temperature`` and ``top_p`` may be tensors
+    (so that changing them does not retrace); ``top_k`` and ``beam_size`` are
+    static.
+    """
+    temperature: object = 1.0
+    top_k: int = 0
+    top_p: object = 1.0
+    beam_size: int | None = None
+    length_penalty: float = 0.6
+
+    @property
+    def uses_top_p(self) -> bool:
+        return not isinstance(self.top_p, (int, float)) or float(self.top_p) < 1.0
+
+    def sample(self, logits, u):
+        """:func:`sample_logits` with these settings."""
+        return sample_logits(logits, u, self.temperature, self.top_k, self.top_p)
+
 
 
 def greedy(logits):

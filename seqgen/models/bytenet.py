@@ -28,11 +28,13 @@ import numpy as np
 from keras import ops
 
 from seqgen.core.beam_search import beam_search
-from seqgen.core.decoding import compile_fn
+from seqgen.core.methods import CACHED
+from seqgen.core.sampling import SamplingSettings
 from seqgen.layers.bytenet_block import ByteNetBlock
-from seqgen.models.transformer import (naive_decode, bucket_length, finalize_tokens, forced_tokens,
-                                       masked_token_loss, pad_time, prepare_prompts,
-                                       teacher_forced_logits, token_decode_loop, uniforms)
+from seqgen.models.decoder import Decoder
+from seqgen.models.token_decoding import (bucket_length, finalize_tokens, generation_plan, masked_token_loss,
+                                          naive_decode, pad_time, prepare_prompts, teacher_forced_logits,
+                                          token_decode_loop, uniforms)
 from seqgen.data.tokenizers import BOS_ID, BYTE_VOCAB_SIZE, EOS_ID, PAD_ID
 from seqgen.models.replica_loss import per_replica_share
 
@@ -40,7 +42,7 @@ __all__ = ["ByteNet"]
 
 
 @keras.saving.register_keras_serializable(package="seqgen")
-class ByteNet(keras.Model):
+class ByteNet(Decoder, keras.Model):
     """ByteNet translation model or byte LM.
 
     Args:
@@ -206,12 +208,6 @@ class ByteNet(keras.Model):
         return ops.convert_to_numpy(self._get_compiled(key, fn)(x, src))
 
     # ------------------------------------------------------------ generation
-    def _get_compiled(self, key, fn):
-        fns = self._decode_fns
-        if key not in fns:
-            fns[key] = compile_fn(fn, variables=self.weights)
-        return fns[key]
-
     def unfold_bound(self, source_lengths):
         """Target length bound ``floor(a*|s| + b)`` per source length."""
         lengths = np.asarray(source_lengths, np.float64)
@@ -227,7 +223,7 @@ class ByteNet(keras.Model):
         return src, lengths
 
     def translate(self, source_ids, max_length=None, temperature=0.0, top_k=0, top_p=1.0, seed=0,
-                  method="cached", beam_size=None, length_penalty=0.6):
+                  method=CACHED, beam_size=None, length_penalty=0.6):
         """Decode targets for sources; returns int32 ``[B, L]`` (EOS included,
         PAD after it; ``L`` = the largest bound).
 
@@ -243,8 +239,7 @@ class ByteNet(keras.Model):
         """
         if not self.use_encoder:
             raise ValueError("translate needs a ByteNet with an encoder; use generate for the LM")
-        if method not in ("cached", "naive"):
-            raise ValueError(f"method must be 'cached' or 'naive', got {method!r}")
+        self.check_method(method)
         src, lengths = self._sources(source_ids)
         b = src.shape[0]
         bound = (self.unfold_bound(lengths) if max_length is None
@@ -261,13 +256,14 @@ class ByteNet(keras.Model):
         mask = np.arange(length)[None, :] >= bound[:, None]
         use_top_p = float(top_p) < 1.0
         top_k = int(top_k)
-        if method == "cached":
+        if method == CACHED:
             def fn(src_in, forced_in, mask_in, noise_in, steps, temp, tp):
                 enc = self._align(self.encode(src_in), length)
                 return token_decode_loop(
                     self.decode_step, ops.full((b,), self.bos_id, "int32"), self.initial_cache(b),
-                    noise_in, forced_in, mask_in, steps, temp, top_k, tp if use_top_p else 1.0,
-                    self.eos_id, self.pad_id, True, context=enc,
+                    forced=forced_in, mask=mask_in, num_steps=steps,
+                    settings=SamplingSettings(temp, top_k, tp if use_top_p else 1.0), eos_id=self.eos_id,
+                    pad_id=self.pad_id, noise=noise_in, stop_at_eos=True, context=enc,
                     banned=(self.pad_id, self.bos_id))[0]
 
             run = self._get_compiled(("translate", b, src.shape[1], length, top_k, use_top_p), fn)
@@ -277,8 +273,8 @@ class ByteNet(keras.Model):
             enc_fn = self._get_compiled(("encode", b, src.shape[1], length),
                                         lambda s: self._align(self.encode(s), length))
             enc = ops.convert_to_numpy(enc_fn(src))
-            samples = self._naive_loop(b, n, length, forced, mask, noise, temperature, top_k,
-                                       float(top_p), use_top_p, True, enc)
+            samples = self._naive_loop(b, n, length, forced, mask, noise,
+                                       SamplingSettings(temperature, top_k, float(top_p)), True, enc)
         return finalize_tokens(samples, np.zeros((b,), np.int32), n, self.eos_id, self.pad_id, True)
 
     def _translate_beam(self, src, bound, length, beam_size, alpha):
@@ -297,45 +293,38 @@ class ByteNet(keras.Model):
         return ops.convert_to_numpy(run(src, bound))
 
     def generate(self, prompt_ids=None, max_new_tokens=64, temperature=1.0, top_k=0, top_p=1.0,
-                 seed=0, method="cached", stop_at_eos=True, batch_size=1):
+                 seed=0, method=CACHED, stop_at_eos=True, batch_size=1):
         """Sample from the LM (``encoder=False``); same arguments and output
         (``[B, max_new_tokens]`` int32) as ``TransformerDecoder.generate``."""
         if self.use_encoder:
             raise ValueError("generate is for the ByteNet LM (encoder=False); use translate")
-        if method not in ("cached", "naive"):
-            raise ValueError(f"method must be 'cached' or 'naive', got {method!r}")
-        prompts = prepare_prompts(prompt_ids, batch_size, self.bos_id, self.eos_id, self.pad_id)
-        n_new = int(max_new_tokens)
-        if n_new < 1:
-            raise ValueError("max_new_tokens must be >= 1")
-        b = len(prompts)
-        starts = np.array([len(p) for p in prompts], np.int32)
-        n = int(starts.max()) + n_new
-        length = bucket_length(n)
-        forced, mask = forced_tokens(prompts, n_new, length, self.pad_id)
-        noise = pad_time(uniforms(b, n, seed), length, 0.5)
+        self.check_method(method)
+        prompts, starts, n, length, forced, mask, noise = generation_plan(
+            self, prompt_ids, max_new_tokens, batch_size, seed)
+        b, n_new = len(prompts), int(max_new_tokens)
         use_top_p = float(top_p) < 1.0
         top_k = int(top_k)
-        if method == "cached":
+        if method == CACHED:
             def fn(forced_in, mask_in, noise_in, steps, temp, tp):
                 return token_decode_loop(
                     self.decode_step, ops.full((b,), self.bos_id, "int32"), self.initial_cache(b),
-                    noise_in, forced_in, mask_in, steps, temp, top_k, tp if use_top_p else 1.0,
-                    self.eos_id, self.pad_id, stop_at_eos, banned=(self.pad_id, self.bos_id))[0]
+                    forced=forced_in, mask=mask_in, num_steps=steps,
+                    settings=SamplingSettings(temp, top_k, tp if use_top_p else 1.0), eos_id=self.eos_id,
+                    pad_id=self.pad_id, noise=noise_in, stop_at_eos=stop_at_eos,
+                    banned=(self.pad_id, self.bos_id))[0]
 
             run = self._get_compiled(("generate", b, length, top_k, use_top_p, bool(stop_at_eos)), fn)
             samples = ops.convert_to_numpy(run(forced, mask, noise, np.int32(n),
                                                np.float32(temperature), np.float32(top_p)))
         else:
-            samples = self._naive_loop(b, n, length, forced, mask, noise, temperature, top_k,
-                                       float(top_p), use_top_p, stop_at_eos, None)
+            samples = self._naive_loop(b, n, length, forced, mask, noise,
+                                       SamplingSettings(temperature, top_k, float(top_p)), stop_at_eos, None)
         return finalize_tokens(samples, starts, n_new, self.eos_id, self.pad_id, stop_at_eos)
 
-    def _naive_loop(self, b, n, length, forced, mask, noise, temperature, top_k, top_p, use_top_p,
-                    stop_at_eos, enc):
+    def _naive_loop(self, b, n, length, forced, mask, noise, settings, stop_at_eos, enc):
         """Reference decoding: the whole decoder recomputed over the prefix for every token."""
-        return naive_decode(self, self.decode_full, b, n, length, length, forced, mask, noise, temperature,
-                            top_k, top_p, use_top_p, stop_at_eos, context=enc)
+        return naive_decode(self, self.decode_full, b, n, length, length, forced, mask, noise, settings,
+                            stop_at_eos, context=enc)
 
     # ---------------------------------------------------------------- config
     def get_config(self):

@@ -7,6 +7,8 @@ counts to the measured speed (achieved GFLOP/s and fractions of the ceilings).
 """
 from __future__ import annotations
 
+from seqgen.core.methods import CACHED, NAIVE
+
 
 def _upsampler_flops_per_sample(model):
     """Mel upsampler (frame conv + per-scale matmuls) per output sample."""
@@ -20,7 +22,7 @@ def _upsampler_flops_per_sample(model):
     return per_frame / hop
 
 
-def wavenet_flops(model, method="cached"):
+def wavenet_flops(model, method=CACHED):
     """FLOP per generated sample (one row) of a :class:`~seqgen.models.wavenet.WaveNet`.
 
     Per network position (2 x multiply-adds; biases, gates, sampling and
@@ -48,7 +50,7 @@ def wavenet_flops(model, method="cached"):
         pos += 2 * (g // 2) * ((r if block.residual_output else 0) + s)
     pos += 2 * s * s + 2 * s * p
     up = _upsampler_flops_per_sample(model) if c else 0.0
-    if method == "naive":
+    if method == NAIVE:
         return model.receptive_field * pos + up
     return pos + up
 
@@ -75,7 +77,7 @@ def _transformer_position_flops(model):
     return model.num_layers * (2 * d * 3 * d + 2 * d * d + 2 * 2 * d * f) + 2 * d * v
 
 
-def transformer_flops(model, method="cached", steps=1, cache_length=None):
+def transformer_flops(model, method=CACHED, steps=1, cache_length=None):
     """FLOP per generated token (one row) of a :class:`~seqgen.models.transformer.TransformerDecoder`.
 
     Per position: ``L * (2*d*3d  [q,k,v]  + 2*d*d  [out]  + 2*2*d*f  [MLP d->f->d]) + 2*d*V  [head]``.
@@ -89,10 +91,10 @@ def transformer_flops(model, method="cached", steps=1, cache_length=None):
     """
     d, nl = model.d_model, model.num_layers
     pos = _transformer_position_flops(model)
-    if method == "cached":
+    if method == CACHED:
         t_len = model.max_length if cache_length is None else int(cache_length)
         return pos + nl * 4 * t_len * d
-    from seqgen.models.transformer import bucket_length
+    from seqgen.models.token_decoding import bucket_length
 
     total = 0
     for t in range(int(steps)):
@@ -101,7 +103,7 @@ def transformer_flops(model, method="cached", steps=1, cache_length=None):
     return total / int(steps)
 
 
-def bytenet_flops(model, method="cached", steps=1):
+def bytenet_flops(model, method=CACHED, steps=1):
     """FLOP per generated token (one row) of the ByteNet LM (``encoder=False``).
 
     Per position: ``sum over decoder blocks of 2*d*(d/2) [reduce] + 2*k*(d/2)^2
@@ -111,9 +113,9 @@ def bytenet_flops(model, method="cached", steps=1):
     """
     d, h, k, v = model.d_model, model.d_model // 2, model.kernel_size, model.vocab_size
     pos = len(model.decoder_blocks) * (2 * d * h + 2 * k * h * h + 2 * h * d) + 2 * d * v
-    if method == "cached":
+    if method == CACHED:
         return pos
-    from seqgen.models.transformer import bucket_length
+    from seqgen.models.token_decoding import bucket_length
 
     length = bucket_length(int(steps))
     total = sum(min(bucket_length(t + 1), length) * pos for t in range(int(steps)))

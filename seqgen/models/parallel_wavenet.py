@@ -41,8 +41,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from seqgen.core.methods import PARALLEL
 from seqgen.layers.residual_block import ResidualBlock
 from seqgen.layers.upsampler import Upsampler, default_upsample_scales
+from seqgen.models.decoder import Decoder
 from seqgen.models.generation_inputs import check_generation_inputs
 
 __all__ = ["ParallelWaveNet", "IAFFlow", "FAMILIES", "base_entropy"]
@@ -157,7 +159,7 @@ class IAFFlow(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="seqgen")
-class ParallelWaveNet(keras.Model):
+class ParallelWaveNet(Decoder, keras.Model):
     """IAF student: ``len(flow_layers)`` flows, all conditioned on the same upsampled mel.
 
     Args:
@@ -173,6 +175,8 @@ class ParallelWaveNet(keras.Model):
             amplitude, the base noise ~1): the last flow's log-scale bias starts at
             ``log(initial_scale)``, the others at 0.
     """
+
+    METHODS = (PARALLEL,)
 
     def __init__(self, flow_layers=(10, 10, 10, 30), layers_per_cycle=10, kernel_size=2, residual_channels=64,
                  gate_channels=128, skip_channels=64, family="logistic", cond_channels=0, hop_length=256,
@@ -222,7 +226,7 @@ class ParallelWaveNet(keras.Model):
         ]
         self.seed_generator = keras.random.SeedGenerator(0, name="noise_seed")
         self._distillation = None      # set by seqgen.train.distillation.attach (never saved)
-        self._generate_fns = {}
+        self._decode_fns = {}
         self.build()
 
     def build(self, input_shape=None):
@@ -352,14 +356,7 @@ class ParallelWaveNet(keras.Model):
         x, _, _ = self.transform(noise, cond, g, training=False)
         return ops.clip(x, -1.0, 1.0)
 
-    def _compiled(self, key):
-        if key not in self._generate_fns:
-            from seqgen.core.decoding import compile_fn
-
-            self._generate_fns[key] = compile_fn(self._generate_fn, variables=self.weights)
-        return self._generate_fns[key]
-
-    def generate(self, num_samples=None, mel=None, speaker=None, batch_size=1, method="parallel",
+    def generate(self, num_samples=None, mel=None, speaker=None, batch_size=1, method=PARALLEL,
                  temperature=1.0, seed=0, chunk_size=None, progress=None, frame_bucket=64):
         """Sample a waveform ``[B, N]`` float32 in [-1, 1] in ONE parallel pass per flow.
 
@@ -378,8 +375,8 @@ class ParallelWaveNet(keras.Model):
                 causal, so the padding does not change the kept samples).
         """
         del chunk_size
-        if method != "parallel":
-            raise ValueError(f"a ParallelWaveNet student samples with method='parallel', got {method!r}")
+        if method != PARALLEL:
+            raise ValueError(f"a ParallelWaveNet student samples with method='{PARALLEL}', got {method!r}")
         b, n, mel, spk = check_generation_inputs("this student", num_samples, mel, speaker, batch_size,
                                                  self.cond_channels, self.hop_length, self.num_speakers)
         length = n
@@ -392,7 +389,7 @@ class ParallelWaveNet(keras.Model):
             mel = np.concatenate([mel, np.zeros((b, padded - frames, mel.shape[2]), np.float32)], axis=1)
             length = padded * self.hop_length
         noise = ops.convert_to_numpy(self.base_noise((b, length), seed=int(seed), temperature=float(temperature)))
-        fn = self._compiled((b, length))
+        fn = self._get_compiled((b, length), self._generate_fn)
         out = np.asarray(ops.convert_to_numpy(fn(mel, spk, noise.astype(np.float32))), np.float32)[:, :n]
         if progress is not None:
             progress(n, n)

@@ -40,8 +40,7 @@ def import_all() -> None:
     """Import every model module (registers their classes for `.keras` loading)."""
     import seqgen.core.distributions  # noqa: F401
 
-    for module in ("seqgen.models.wavenet", "seqgen.models.transformer", "seqgen.models.bytenet",
-                   "seqgen.models.parallel_wavenet"):
+    for module in sorted({entry[0] for entry in MODELS.values()}):
         importlib.import_module(module)
 
 
@@ -52,6 +51,14 @@ def model_class(model_type: str):
 
 def data_kind(model_type: str) -> str:
     return MODELS[model_type][2]
+
+
+def register_model(model_type: str, module: str, cls: str, kind: str, extras: dict | None = None,
+                   from_data=()) -> None:
+    """Make ``model.type: model_type`` build ``module.cls`` for data of ``kind`` (``from_data``: constructor
+    arguments its task fills in from the data)."""
+    MODELS[model_type] = (module, cls, kind, dict(extras or {}))
+    _FROM_DATA[model_type] = set(from_data)
 
 
 def check_model_config(model: dict, where: str = "config") -> dict:
@@ -92,43 +99,13 @@ def check_model_config(model: dict, where: str = "config") -> dict:
     return out
 
 
-def build_model(model_cfg: dict, data_info: dict):
-    """Instantiate the model of a validated config for a prepared corpus.
-
-    ``data_info`` holds what the data dictates: ``n_mels``, ``hop_length``,
-    ``speakers``, ``mu_law_bits`` for audio; ``tokenizer`` (its config) for
-    text and pairs, which fixes ``vocab_size`` and the PAD/BOS/EOS ids.
-    """
+def build_model(model_cfg: dict, from_data: dict):
+    """Instantiate the model of a validated config; ``from_data``: the constructor arguments the
+    prepared data dictates (its task's :meth:`~seqgen.tasks.base.Task.model_kwargs`)."""
     model_type = model_cfg["type"]
     cls = model_class(model_type)
     kwargs = {k: v for k, v in model_cfg.items() if k != "type" and k not in MODELS[model_type][3]}
-    if model_type == "wavenet":
-        kwargs["hop_length"] = int(data_info["hop_length"])
-        kwargs["cond_channels"] = int(data_info["n_mels"]) if model_cfg.get("local_conditioning", True) else 0
-        speakers = data_info.get("speakers") or []
-        kwargs["num_speakers"] = len(speakers) if model_cfg.get("speaker_conditioning") else 0
-        if model_cfg.get("speaker_conditioning") and len(speakers) < 2:
-            raise ConfigError(f"model.speaker_conditioning is on, but the data has {len(speakers)} speaker(s)")
-        dist = dict(kwargs.get("distribution") or {"type": "categorical"})
-        if dist.get("type", "categorical") == "categorical":
-            dist.setdefault("num_classes", 2 ** int(data_info.get("mu_law_bits", 8)))
-        kwargs["distribution"] = dist
-    elif model_type == "parallel_wavenet":
-        # the student is always mel-conditioned (it is a vocoder distilled from a vocoder)
-        kwargs["hop_length"] = int(data_info["hop_length"])
-        kwargs["cond_channels"] = int(data_info["n_mels"])
-        speakers = data_info.get("speakers") or []
-        kwargs["num_speakers"] = len(speakers) if model_cfg.get("speaker_conditioning") else 0
-        if model_cfg.get("speaker_conditioning") and len(speakers) < 2:
-            raise ConfigError(f"model.speaker_conditioning is on, but the data has {len(speakers)} speaker(s)")
-    elif data_kind(model_type) in ("text", "pairs"):
-        from seqgen.data.tokenizers import get_tokenizer
-
-        tok = get_tokenizer(data_info.get("tokenizer"))
-        kwargs.update(vocab_size=int(tok.vocab_size), pad_id=int(tok.pad_id), bos_id=int(tok.bos_id),
-                      eos_id=int(tok.eos_id))
-        if model_type in ("bytenet", "bytenet_lm"):
-            kwargs["encoder"] = model_type == "bytenet"
+    kwargs.update(from_data)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:

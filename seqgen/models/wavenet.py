@@ -46,9 +46,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from seqgen.core.decoding import compile_fn, decode_loop
+from seqgen.core.decoding import decode_loop
+from seqgen.core.methods import CACHED, NAIVE, NAIVE_CONV
 from seqgen.core.distributions import get_distribution
 from seqgen.layers.residual_block import ResidualBlock
+from seqgen.models.decoder import Decoder
 from seqgen.models.generation_inputs import check_generation_inputs
 from seqgen.layers.upsampler import Upsampler, default_upsample_scales
 from seqgen.models.replica_loss import per_replica_share
@@ -59,7 +61,7 @@ _DEFAULT_DISTRIBUTION = {"type": "categorical", "num_classes": 256}
 
 
 @keras.saving.register_keras_serializable(package="seqgen")
-class WaveNet(keras.Model):
+class WaveNet(Decoder, keras.Model):
     """WaveNet vocoder / unconditional audio model.
 
     Args:
@@ -78,6 +80,8 @@ class WaveNet(keras.Model):
         speaker_dim: speaker embedding size.
         dropout: dropout on the gated activations during training.
     """
+
+    METHODS = (CACHED, NAIVE, NAIVE_CONV)
 
     def __init__(self, num_stacks=2, layers_per_stack=10, kernel_size=2, residual_channels=64,
                  gate_channels=128, skip_channels=128, distribution=None, cond_channels=0,
@@ -305,17 +309,11 @@ class WaveNet(keras.Model):
         return decode_loop(step, sample, x0, cache, noise=noise, context=per_step,
                            num_steps=num_steps, start=start, forced=forced, num_forced=num_forced)
 
-    def _get_compiled(self, key, fn):
-        fns = self._decode_fns
-        if key not in fns:
-            fns[key] = compile_fn(fn, variables=self.weights)
-        return fns[key]
-
     def _prepare(self, num_samples, mel, speaker, batch_size):
         return check_generation_inputs("this WaveNet", num_samples, mel, speaker, batch_size, self.cond_channels,
                                        self.hop_length, self.num_speakers)
 
-    def generate(self, num_samples=None, mel=None, speaker=None, batch_size=1, method="cached",
+    def generate(self, num_samples=None, mel=None, speaker=None, batch_size=1, method=CACHED,
                  temperature=1.0, seed=0, chunk_size=4096, progress=None):
         """Sample a waveform ``[B, N]`` float32 in [-1, 1].
 
@@ -327,7 +325,7 @@ class WaveNet(keras.Model):
         return np.asarray(ops.convert_to_numpy(self.distribution.to_waveform(samples)), np.float32)
 
     def generate_samples(self, num_samples=None, mel=None, speaker=None, batch_size=1,
-                         method="cached", temperature=1.0, seed=0, chunk_size=4096, progress=None):
+                         method=CACHED, temperature=1.0, seed=0, chunk_size=4096, progress=None):
         """Sample ``[B, N]`` raw samples (int32 classes for a categorical
         distribution, float32 otherwise).
 
@@ -351,15 +349,14 @@ class WaveNet(keras.Model):
             progress: ``callable(done, total)`` called after each chunk
                 (each 256 samples for ``naive``).
         """
-        if method not in ("cached", "naive", "naive-conv"):
-            raise ValueError(f"method must be 'cached', 'naive' or 'naive-conv', got {method!r}")
+        self.check_method(method)
         b, n, mel, spk = self._prepare(num_samples, mel, speaker, batch_size)
         dist = self.distribution
         noise = ops.convert_to_numpy(dist.draw_noise((b, n), seed))
         x0 = ops.convert_to_numpy(dist.from_waveform(np.zeros((b,), np.float32)))
-        if method == "cached":
+        if method == CACHED:
             samples = self._generate_cached(b, n, mel, spk, noise, x0, temperature, chunk_size, progress)
-        elif method == "naive":
+        elif method == NAIVE:
             samples = self._generate_naive(b, n, mel, spk, noise, x0, temperature, chunk_size, progress)
         else:
             samples = self._generate_naive_conv(b, n, mel, spk, noise, x0, temperature, progress)
@@ -487,7 +484,7 @@ class WaveNet(keras.Model):
             if cond.shape[1] < length:
                 cond = np.concatenate(
                     [cond, np.zeros((b, length - cond.shape[1], cond.shape[2]), cond.dtype)], axis=1)
-        fn = self._get_compiled(("naive-conv", b), self._naive_conv_fn)
+        fn = self._get_compiled((NAIVE_CONV, b), self._naive_conv_fn)
         temp = np.float32(temperature)
         out = np.zeros((b, n), x0.dtype)
         for t in range(n):

@@ -2,29 +2,24 @@
 
 A recipe is a folder ``recipes/NAME/`` with ``recipe.yaml`` (what it
 prepares and how it samples), one YAML config per preset and a README.
-Stages for audio recipes: prepare -> train -> sample -> evaluate, in the
-working folder ``W`` (default ``runs/NAME-PRESET``)::
+``kind`` in ``recipe.yaml`` is the data kind; its task (:mod:`seqgen.tasks`)
+runs the stages through a :class:`Recipe`, in the working folder ``W``
+(default ``runs/NAME-PRESET``): prepare ``W/data/`` (reused when the source
+is the same) -> train ``W/run/`` (resumed when it has checkpoints) -> sample
+-> evaluate into ``W/metrics.json``.
 
-    W/data/           the prepared corpus (reused when the source is the same)
-    W/run/            the training run (resumed when it already has checkpoints)
-    W/reference.wav   a held-out utterance (its mel conditions the sample)
-    W/sample.wav      the resynthesis, W/sample.png its waveform + spectrogram
-    W/metrics.json    seqgen evaluate's output on the valid split
-
-Text recipes (``kind: text``) write ``W/sample.txt`` (a generated
-continuation of ``sample.prompt``) and ``W/metrics.json`` (bits/byte on the
-valid split); translation recipes (``kind: pairs``) write ``W/sample.txt``
-(``source / reference / output`` for a few valid pairs) and
-``W/metrics.json`` (BLEU and chrF with their sacrebleu signatures).
-
-Distillation recipes (``kind: parallel_wavenet``) have two configs per preset,
-``teacher_PRESET.yaml`` and ``student_PRESET.yaml``: prepare -> train the
-teacher into ``W/teacher`` -> distill the student into ``W/student`` -> sample
-a held-out utterance with both (``W/sample.wav`` from the student in parallel,
-``W/teacher_sample.wav`` from the teacher's cached loop) -> ``W/metrics.json``.
+* vocoder: ``W/reference.wav`` (a held-out utterance), ``W/sample.wav`` (its
+  resynthesis) and ``W/sample.png``, held-out NLL in bits per sample;
+  with ``distill: true`` two configs per preset, ``teacher_PRESET.yaml`` and
+  ``student_PRESET.yaml``: the teacher in ``W/teacher``, the Parallel WaveNet
+  student distilled into ``W/student``, ``W/sample.wav`` from the student in
+  parallel and ``W/teacher_sample.wav`` from the teacher's cached loop;
+* text: ``W/sample.txt`` (a continuation of ``sample.prompt``), bits per byte;
+* pairs: ``W/sample.txt`` (``source / reference / output`` for a few valid
+  pairs), BLEU and chrF with their sacrebleu signatures.
 
 Re-running a recipe picks up where it stopped.  The recipes folder is found
-at ``$SEQGEN_RECIPES`` or next to the installed ``seqgen`` package.
+at ``$SEQGEN_RECIPES`` or in the repository beside the ``seqgen`` package.
 """
 from __future__ import annotations
 
@@ -36,7 +31,7 @@ import time
 
 from seqgen.errors import ConfigError, SeqgenError
 
-RECIPE_KEYS = {"name", "description", "kind", "default_input", "default_preset", "presets", "prepare",
+RECIPE_KEYS = {"name", "description", "kind", "distill", "default_input", "default_preset", "presets", "prepare",
                "sample", "shared_input", "data_hint"}
 
 
@@ -79,10 +74,6 @@ def list_recipes():
     return out
 
 
-def _stage(n, total, what):
-    print(f"\n[{n}/{total}] {what}", file=sys.stderr)
-
-
 def _resolve_input(spec, data):
     if data:
         return data
@@ -100,109 +91,105 @@ def _resolve_input(spec, data):
     return src
 
 
-PREPARE_KIND = {"vocoder": "vocoder", "parallel_wavenet": "vocoder", "text": "text", "pairs": "pairs"}
-
-
 def check_input(spec, data=None) -> str:
     """The recipe's source (``data`` or its default), checked cheaply; a one-line error when unusable."""
     from data_prep.sources import check_source
 
-    kind = spec.get("kind", "vocoder")
-    if kind not in PREPARE_KIND:
-        raise SeqgenError(f"recipe {spec['name']}: kind '{kind}' is not supported; "
-                          f"expected one of {', '.join(PREPARE_KIND)}")
+    from seqgen.tasks.base import task_for_recipe
+
+    task = task_for_recipe(spec)
     src = _resolve_input(spec, data)
-    check_source(PREPARE_KIND[kind], src)
+    check_source(task.kind, src)
     return src
 
 
-def run_recipe(name, preset=None, data=None, workdir=None, max_minutes=None, max_steps=None, overrides=()):
-    spec = load_recipe(name)
-    kind = spec.get("kind", "vocoder")
-    preset = preset or spec.get("default_preset", "tiny")
-    presets = spec.get("presets") or []
-    if preset not in presets:
-        raise SeqgenError(f"recipe {name}: no preset '{preset}'; presets: {', '.join(presets)}")
-    stems = ["teacher_" + preset, "student_" + preset] if kind == "parallel_wavenet" else [preset]
-    for stem in stems:
-        if not (spec["folder"] / f"{stem}.yaml").is_file():
-            raise SeqgenError(f"recipe {name}: preset file {spec['folder'] / f'{stem}.yaml'} is missing")
-    cfg_path = spec["folder"] / f"{stems[0]}.yaml"
-    work = pathlib.Path(workdir or pathlib.Path("runs") / f"{name}-{preset}")
-    work.mkdir(parents=True, exist_ok=True)
-    src = check_input(spec, data)
-    if kind == "parallel_wavenet":
-        return _run_parallel_wavenet(spec, preset, work, src, max_minutes, max_steps, overrides)
-    if kind == "vocoder":
-        return _run_vocoder(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides)
-    if kind == "text":
-        return _run_text(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides)
-    if kind == "pairs":
-        return _run_pairs(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides)
-    raise SeqgenError(f"recipe {name}: kind '{kind}' is not supported yet")
+class Recipe:
+    """One run of a recipe: its spec, preset, working folder and source, and the stages' plumbing.
 
+    A task's ``run_recipe(recipe)`` calls :meth:`prepare`, :meth:`train` (or
+    :meth:`distill`) and :meth:`stage`, then :meth:`finish` with its metrics."""
 
-def _run_vocoder(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides):
-    from data_prep import vocoder
-    from seqgen.tasks import vocoder as vocoder_task
-    from seqgen.runs import Run
+    def __init__(self, spec, preset, work, src, max_minutes=None, max_steps=None, overrides=()):
+        self.spec, self.preset, self.work, self.src = spec, preset, pathlib.Path(work), src
+        self.max_minutes, self.max_steps, self.overrides = max_minutes, max_steps, list(overrides or ())
+        self.sample_conf = dict(spec.get("sample") or {})
+        self.distill = bool(spec.get("distill"))
+        self.total = 5 if self.distill else 4
+        self.t0 = time.time()
 
-    t0 = time.time()
-    total = 4
-    data_dir, run_dir, summary = _prepare_and_train(
-        spec, lambda src, out, **kw: vocoder.prepare(str(src), out, **kw), cfg_path, work, src,
-        max_minutes, max_steps, overrides, total)
+    @property
+    def name(self):
+        return self.spec["name"]
 
-    _stage(3, total, "sample: resynthesize a held-out utterance")
-    sconf = spec.get("sample") or {}
-    ref_path, split = _reference_clip(data_dir, work / "reference.wav", float(sconf.get("reference_seconds", 2.0)))
-    speaker = sconf.get("speaker")
-    res = vocoder_task.sample(run_dir, work / "sample.wav", mel_from=ref_path, plot=True, speaker=speaker)
+    def config(self, stem="") -> pathlib.Path:
+        return self.spec["folder"] / f"{stem}{self.preset}.yaml"
 
-    _stage(4, total, "evaluate on the valid split")
-    model, step, _ = Run(run_dir).load_model(use_ema=True, compile=False)
-    cfg = Run(run_dir).config()
-    metrics = vocoder_task.vocoder_nll(model, data_dir, split, cfg["data"]["valid_window"],
-                                     cfg["data"]["valid_batch_size"], progress=True)
-    metrics.update({"step": int(step), "split": split, "samples_per_sec": res["samples_per_sec"],
-                    "minutes": (time.time() - t0) / 60})
-    (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"\nrecipe {spec['name']} ({preset}) done in {(time.time() - t0) / 60:.1f} min:\n"
-          f"  resynthesis  {work / 'sample.wav'}\n"
-          f"  plot         {work / 'sample.png'}\n"
-          f"  metrics      {work / 'metrics.json'}  "
-          f"(valid NLL {metrics['nll_bits_per_sample']:.3f} bits/sample at step {step})\n"
-          f"  run          {run_dir}  (tensorboard --logdir {run_dir / 'tb'})", file=sys.stderr)
-    return {"metrics": metrics, "sample": res, "train": summary}
+    def minutes(self) -> float:
+        return (time.time() - self.t0) / 60
 
+    def stage(self, n, what):
+        print(f"\n[{n}/{self.total}] {what}", file=sys.stderr)
 
-def _reference_clip(data_dir, out_wav, seconds):
-    """The first ``seconds`` of the first held-out utterance (train if there is no valid split),
-    written to ``out_wav``; returns ``(path, split)``."""
-    import numpy as np
+    def prepare(self, kind) -> pathlib.Path:
+        """Stage 1: ``seqgen prepare KIND`` of the source into ``W/data`` (reused when its source is the same)."""
+        from data_prep import prepare_corpus
 
-    from seqgen.data import audio as A
-    from seqgen.data import pipeline as D
+        data_dir = self.work / "data"
+        self.stage(1, f"prepare {self.src} -> {data_dir}")
+        manifest_path = data_dir / "manifest.json"
+        if manifest_path.is_file() and json.loads(manifest_path.read_text()).get("source") == str(self.src):
+            print(f"reusing prepared data in {data_dir}", file=sys.stderr)
+        else:
+            prepare_corpus(kind, self.src, data_dir, **dict(self.spec.get("prepare") or {}))
+        return data_dir
 
-    info = D.VocoderData(data_dir)
-    split = "valid" if info.manifest["splits"]["valid"]["num_items"] else "train"
-    ds = D.vocoder_eval_dataset(data_dir, split, window=max(info.hop, int(seconds * info.sample_rate)
-                                                             // info.hop * info.hop), batch_size=1,
-                                discrete=False)
-    _, target, weight = next(iter(ds))
-    ref = target.numpy()[0][: int(weight.numpy()[0].sum())]
-    return A.save(out_wav, np.asarray(ref), info.sample_rate), split
+    def prepare_and_train(self, kind):
+        """Stages 1 and 2 of a one-run recipe: ``(data_dir, run_dir, training summary)``."""
+        data_dir, run_dir = self.prepare(kind), self.work / "run"
+        return data_dir, run_dir, self.train(2, self.config(), data_dir, run_dir)
 
+    def train(self, n, cfg_path, data_dir, run_dir, overrides=None) -> dict:
+        """``seqgen train`` of ``cfg_path`` into ``run_dir`` (resumed when it has a checkpoint)."""
+        from seqgen.train import loop
 
-def _prepare(spec, prep_fn, work, src, total):
-    data_dir = work / "data"
-    _stage(1, total, f"prepare {src} -> {data_dir}")
-    manifest_path = data_dir / "manifest.json"
-    if manifest_path.is_file() and json.loads(manifest_path.read_text()).get("source") == str(src):
-        print(f"reusing prepared data in {data_dir}", file=sys.stderr)
-    else:
-        prep_fn(src, data_dir, **dict(spec.get("prepare") or {}))
-    return data_dir
+        self.stage(n, f"train {cfg_path} -> {run_dir}")
+        return loop.train(cfg_path, data_dir, run_dir, max_steps=self.max_steps, max_minutes=self.max_minutes,
+                          overrides=self.overrides if overrides is None else overrides,
+                          resume=_has_checkpoints(run_dir))
+
+    def distill_student(self, n, cfg_path, teacher_dir, data_dir, run_dir, overrides) -> dict:
+        """``seqgen distill`` of ``cfg_path`` from ``teacher_dir`` into ``run_dir`` (resumed likewise)."""
+        from seqgen.train import distillation
+
+        self.stage(n, f"distill the student {cfg_path} -> {run_dir}")
+        return distillation.distill(cfg_path, teacher_dir, data_dir, run_dir, max_steps=self.max_steps,
+                                    max_minutes=self.max_minutes, overrides=overrides,
+                                    resume=_has_checkpoints(run_dir))
+
+    def split_overrides(self):
+        """``--set`` items of a two-stage recipe: ``teacher.KEY=V`` / ``student.KEY=V`` go to one
+        stage, ``distill.*`` to the student, anything else to both."""
+        teacher, student = [], []
+        for item in self.overrides:
+            key = item.split("=", 1)[0].strip()
+            if key.startswith("teacher."):
+                teacher.append(item[len("teacher."):].lstrip())
+            elif key.startswith("student."):
+                student.append(item[len("student."):].lstrip())
+            elif key.startswith("distill."):
+                student.append(item)
+            else:
+                teacher.append(item)
+                student.append(item)
+        return teacher, student
+
+    def finish(self, metrics: dict, lines: list[tuple[str, str]]) -> None:
+        """Write ``W/metrics.json`` (with the minutes taken) and print what the recipe made."""
+        metrics["minutes"] = self.minutes()
+        (self.work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        width = max(len(k) for k, _ in lines)
+        body = "\n".join(f"  {k:<{width}}  {v}" for k, v in lines)
+        print(f"\nrecipe {self.name} ({self.preset}) done in {self.minutes():.1f} min:\n{body}", file=sys.stderr)
 
 
 def _has_checkpoints(run_dir):
@@ -213,164 +200,20 @@ def _has_checkpoints(run_dir):
     return run.exists() and bool(run.checkpoints())
 
 
-def _prepare_and_train(spec, prep_fn, cfg_path, work, src, max_minutes, max_steps, overrides, total):
-    from seqgen.train import loop as training
+def run_recipe(name, preset=None, data=None, workdir=None, max_minutes=None, max_steps=None, overrides=()):
+    spec = load_recipe(name)
+    preset = preset or spec.get("default_preset", "tiny")
+    presets = spec.get("presets") or []
+    if preset not in presets:
+        raise SeqgenError(f"recipe {name}: no preset '{preset}'; presets: {', '.join(presets)}")
+    stems = ["teacher_", "student_"] if spec.get("distill") else [""]
+    for stem in stems:
+        if not (spec["folder"] / f"{stem}{preset}.yaml").is_file():
+            raise SeqgenError(f"recipe {name}: preset file {spec['folder'] / f'{stem}{preset}.yaml'} is missing")
+    from seqgen.tasks.base import task_for_recipe
 
-    data_dir, run_dir = _prepare(spec, prep_fn, work, src, total), work / "run"
-    _stage(2, total, f"train {cfg_path} -> {run_dir}")
-    resume = _has_checkpoints(run_dir)
-    summary = training.train(cfg_path, data_dir, run_dir, max_steps=max_steps, max_minutes=max_minutes,
-                             overrides=overrides, resume=resume)
-    return data_dir, run_dir, summary
-
-
-def _run_text(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides):
-    from data_prep import text
-    from seqgen.runs import Run
-    from seqgen.tasks.language_model import generate_stream, lm_nll, load_text_run
-
-    t0 = time.time()
-    data_dir, run_dir, summary = _prepare_and_train(
-        spec, lambda s, out, **kw: text.prepare_text([s], out, **kw), cfg_path, work, src, max_minutes, max_steps,
-        overrides, 4)
-
-    _stage(3, 4, "generate a sample")
-    sconf = spec.get("sample") or {}
-    model, step, info = load_text_run(run_dir, kinds=("text",))
-    prompt = str(sconf.get("prompt", ""))
-    t1 = time.time()
-    gen = generate_stream(model, prompt, int(sconf.get("max_bytes", 256)),
-                          temperature=float(sconf.get("temperature", 1.0)), seed=int(sconf.get("seed", 0)),
-                          trained_window=info["trained_window"])
-    gen_seconds = time.time() - t1
-    (work / "sample.txt").write_text(prompt + gen + "\n", encoding="utf-8")
-
-    _stage(4, 4, "evaluate on the valid split")
-    cfg = Run(run_dir).config()
-    metrics = lm_nll(model, data_dir, "valid", cfg["data"]["window"], cfg["data"]["valid_batch_size"],
-                                progress=True)
-    metrics.update({"step": int(step), "split": "valid", "model_type": cfg["model"]["type"],
-                    "bytes_per_sec": len(gen.encode()) / max(gen_seconds, 1e-9),
-                    "minutes": (time.time() - t0) / 60})
-    (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"\nrecipe {spec['name']} ({preset}) done in {(time.time() - t0) / 60:.1f} min:\n"
-          f"  sample   {work / 'sample.txt'}\n"
-          f"  metrics  {work / 'metrics.json'}  "
-          f"(valid {metrics['bits_per_byte']:.3f} bits/byte at step {step})\n"
-          f"  run      {run_dir}  (seqgen generate --run {run_dir} --prompt TEXT)", file=sys.stderr)
-    return {"metrics": metrics, "sample": prompt + gen, "train": summary}
-
-
-def _run_pairs(spec, preset, cfg_path, work, src, max_minutes, max_steps, overrides):
-    from data_prep import text
-    from seqgen.data import pipeline as D
-    from seqgen.tasks import translation
-    from seqgen.tasks.language_model import load_text_run
-
-    t0 = time.time()
-    data_dir, run_dir, summary = _prepare_and_train(
-        spec, text.prepare_pairs, cfg_path, work, src, max_minutes, max_steps, overrides, 4)
-
-    _stage(3, 4, "translate a few valid sources")
-    sconf = spec.get("sample") or {}
-    beam = int(sconf.get("beam", 0)) or None
-    model, step, _ = load_text_run(run_dir, kinds=("pairs",))
-    pairs = D.read_pairs(data_dir, "valid")[: int(sconf.get("num_examples", 5))]
-    hyps = translation.translate_texts(model, [s for s, _ in pairs], beam_size=beam)
-    lines = []
-    for (s, t), h in zip(pairs, hyps):
-        lines += [f"source     {s}", f"reference  {t}", f"output     {h}", ""]
-    (work / "sample.txt").write_text("\n".join(lines), encoding="utf-8")
-
-    _stage(4, 4, "evaluate (BLEU, chrF) on the valid split")
-    metrics = translation.translation_scores(model, data_dir, "valid", beam_size=beam,
-                                            max_pairs=int(sconf.get("max_pairs", 0)))
-    metrics.pop("hypotheses", None)
-    metrics.update({"step": int(step), "split": "valid", "minutes": (time.time() - t0) / 60})
-    (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"\nrecipe {spec['name']} ({preset}) done in {(time.time() - t0) / 60:.1f} min:\n"
-          f"  examples {work / 'sample.txt'}\n"
-          f"  metrics  {work / 'metrics.json'}  "
-          f"(BLEU {metrics['bleu']:.1f}, chrF {metrics['chrf']:.1f} on {metrics['num_pairs']} pairs at step {step})\n"
-          f"  run      {run_dir}  (seqgen translate --run {run_dir} TEXT)", file=sys.stderr)
-    return {"metrics": metrics, "examples": list(zip(pairs, hyps)), "train": summary}
-
-
-def _split_overrides(overrides):
-    """``--set`` items of a two-stage recipe: ``teacher.KEY=V`` / ``student.KEY=V`` go to one
-    stage, ``distill.*`` to the student, anything else to both."""
-    teacher, student = [], []
-    for item in overrides or ():
-        key = item.split("=", 1)[0].strip()
-        if key.startswith("teacher."):
-            teacher.append(item[len("teacher."):].lstrip())
-        elif key.startswith("student."):
-            student.append(item[len("student."):].lstrip())
-        elif key.startswith("distill."):
-            student.append(item)
-        else:
-            teacher.append(item)
-            student.append(item)
-    return teacher, student
-
-
-def _run_parallel_wavenet(spec, preset, work, src, max_minutes, max_steps, overrides):
-    """prepare -> teacher (seqgen train) -> student (seqgen distill) -> parallel vs cached sample -> metrics."""
-    from data_prep import vocoder
-    from seqgen.train import distillation
-    from seqgen.tasks import vocoder as vocoder_task
-    from seqgen.train import loop as training
-    from seqgen.utils.plots import read_metrics
-    from seqgen.runs import Run
-
-    t0 = time.time()
-    total = 5
-    folder = spec["folder"]
-    teacher_cfg, student_cfg = folder / f"teacher_{preset}.yaml", folder / f"student_{preset}.yaml"
-    t_over, s_over = _split_overrides(overrides)
-    data_dir = _prepare(spec, lambda s, out, **kw: vocoder.prepare(str(s), out, **kw), work, src, total)
-    teacher_dir, student_dir = work / "teacher", work / "student"
-
-    _stage(2, total, f"train the teacher {teacher_cfg} -> {teacher_dir}")
-    resume = _has_checkpoints(teacher_dir)
-    t_summary = training.train(teacher_cfg, data_dir, teacher_dir, max_steps=max_steps, max_minutes=max_minutes,
-                               overrides=t_over, resume=resume)
-
-    _stage(3, total, f"distill the student {student_cfg} -> {student_dir}")
-    resume = _has_checkpoints(student_dir)
-    s_summary = distillation.distill(student_cfg, teacher_dir, data_dir, student_dir, max_steps=max_steps,
-                                     max_minutes=max_minutes, overrides=s_over, resume=resume)
-
-    _stage(4, total, "sample a held-out utterance: student (parallel) and teacher (cached)")
-    sconf = spec.get("sample") or {}
-    ref_path, split = _reference_clip(data_dir, work / "reference.wav", float(sconf.get("reference_seconds", 2.0)))
-    student_res = vocoder_task.sample(student_dir, work / "sample.wav", mel_from=ref_path, method="parallel", plot=True)
-    teacher_res = vocoder_task.sample(teacher_dir, work / "teacher_sample.wav", mel_from=ref_path, method="cached")
-
-    _stage(5, total, "evaluate: teacher NLL on the valid split; distillation health of the final student")
-    teacher, t_step, _ = Run(teacher_dir).load_model(use_ema=True, compile=False)
-    tcfg = Run(teacher_dir).config()
-    teacher_nll = vocoder_task.vocoder_nll(teacher, data_dir, split, tcfg["data"]["valid_window"],
-                                         tcfg["data"]["valid_batch_size"], max_windows=16)
-    health = next((r for r in reversed(read_metrics(student_dir / "metrics.jsonl") or []) if "valid_kl" in r), {})
-    metrics = {
-        "teacher": {"step": int(t_step), "valid_nll_bits_per_sample": teacher_nll["nll_bits_per_sample"],
-                    "num_samples": teacher_nll["num_samples"], "split": split,
-                    "cached_samples_per_sec": teacher_res["samples_per_sec"]},
-        "student": {"step": int(student_res["step"]), **{k: v for k, v in health.items() if k.startswith("valid_")},
-                    "parallel_samples_per_sec": student_res["samples_per_sec"]},
-        "speedup_parallel_vs_cached": student_res["samples_per_sec"] / max(teacher_res["samples_per_sec"], 1e-9),
-        "minutes": (time.time() - t0) / 60,
-    }
-    (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    kl = health.get("valid_kl")
-    print(f"\nrecipe {spec['name']} ({preset}) done in {(time.time() - t0) / 60:.1f} min:\n"
-          f"  student sample  {work / 'sample.wav'} ({student_res['samples_per_sec']:.0f} samples/s, parallel)\n"
-          f"  teacher sample  {work / 'teacher_sample.wav'} ({teacher_res['samples_per_sec']:.0f} samples/s, cached)\n"
-          f"  plot            {work / 'sample.png'}\n"
-          f"  metrics         {work / 'metrics.json'}"
-          + (f"  (held-out KL {kl:.3f} nats/sample; teacher NLL of student "
-             f"{health['valid_teacher_nll_student']:.3f} vs real {health['valid_teacher_nll_real']:.3f})"
-             if kl is not None else "") + "\n"
-          f"  runs            {teacher_dir}, {student_dir}  (tensorboard --logdir {work})", file=sys.stderr)
-    return {"metrics": metrics, "teacher": t_summary, "student": s_summary}
+    task = task_for_recipe(spec)
+    src = check_input(spec, data)
+    work = pathlib.Path(workdir or pathlib.Path("runs") / f"{name}-{preset}")
+    work.mkdir(parents=True, exist_ok=True)
+    return task.run_recipe(Recipe(spec, preset, work, src, max_minutes, max_steps, overrides))

@@ -11,31 +11,13 @@ before sampling the chunk's new bytes.  The text is therefore a function of
 from __future__ import annotations
 
 import codecs
-import math
 
 import numpy as np
 
+from seqgen.core.methods import CACHED
 from seqgen.errors import SeqgenError
-
-LN2 = math.log(2.0)
-
-def _token_nll(logits, y, pad_id):
-    """Per-token cross-entropy (nats, float64) of targets ``y [B, T]`` under ``logits [B, T, V]``
-    and the weights (0 at PAD targets)."""
-    logits = np.asarray(logits, np.float64)
-    m = logits.max(-1, keepdims=True)
-    lse = np.log(np.exp(logits - m).sum(-1)) + m[..., 0]
-    picked = np.take_along_axis(logits, np.asarray(y, np.int64)[..., None], -1)[..., 0]
-    return lse - picked, (np.asarray(y) != pad_id).astype(np.float64)
-
-
-def lm_inputs(x, bos_id):
-    """Language-model inputs of byte windows: the first byte replaced by BOS (as in training and
-    generation, which always start from BOS)."""
-    x = np.array(x, np.int32, copy=True)
-    x[:, 0] = bos_id
-    return x
-
+from seqgen.tasks.base import register_task
+from seqgen.tasks.byte_task import LN2, ByteTask, lm_inputs, tf_lm_inputs, token_nll
 
 def lm_nll(model, data_dir, split="valid", window=256, batch_size=16, max_windows=0, progress=False):
     """Bits per byte of a byte LM on consecutive non-overlapping windows of ``split``
@@ -56,7 +38,7 @@ def lm_nll(model, data_dir, split="valid", window=256, batch_size=16, max_window
         bar = pbar(total=int(y.size), desc=f"evaluate {split}", unit="B")
     for i in range(0, len(x), int(batch_size)):
         logits = model.predict_on_batch({"x": x[i:i + batch_size]})
-        nll, w = _token_nll(logits, y[i:i + batch_size], model.pad_id)
+        nll, w = token_nll(logits, y[i:i + batch_size], model.pad_id)
         total += float((nll * w).sum())
         count += float(w.sum())
         if bar is not None:
@@ -68,26 +50,6 @@ def lm_nll(model, data_dir, split="valid", window=256, batch_size=16, max_window
             "num_windows": int(len(x)), "window": int(window)}
 
 
-
-
-def load_text_run(run_dir, kinds=("text", "pairs")):
-    """``(model, step, info)`` of a trained text run (EMA weights when tracked).
-
-    ``info`` is the run's ``run.json`` plus ``trained_window``: the longest
-    context the model saw in training (``data.window``), or None."""
-    from seqgen.runs import Run
-
-    run = Run(run_dir)
-    info = run.info()
-    kind = (info.get("data") or {}).get("kind")
-    if kind not in kinds:
-        raise SeqgenError(f"{run_dir}: a {kind} run; this needs a run trained on {' or '.join(kinds)} data")
-    model, step, _ = run.load_model(use_ema=True, compile=False)
-    try:
-        window = int(run.config()["data"]["window"])
-    except (KeyError, TypeError, ValueError, OSError):
-        window = None
-    return model, step, {**info, "trained_window": window}
 
 
 def _usable_context(model, trained_window=None):
@@ -106,13 +68,13 @@ def _context_limit(model, chunk, trained_window=None):
 
 
 def generate_stream(model, prompt="", max_bytes=256, temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                    method="cached", chunk=None, write=None, trained_window=None):
+                    method=CACHED, chunk=None, write=None, trained_window=None):
     """Generate ``max_bytes`` bytes after ``prompt`` in chunks of ``chunk`` bytes.
 
     ``write(text)`` (if given) receives each decoded chunk as it is produced (UTF-8 decoded
     incrementally: a character split across chunks comes out whole).  Returns the generated
     text (without the prompt).  Stops early at EOS.  ``trained_window``: the training
-    window of the run (see :func:`load_text_run`), which bounds the context.  ``chunk``
+    window of the run (:attr:`LanguageModel.trained_window`), which bounds the context.  ``chunk``
     None: 64 bytes, at most half the context a Transformer may use.
     """
     from seqgen.data.tokenizers import ByteCodec
@@ -151,3 +113,73 @@ def generate_stream(model, prompt="", max_bytes=256, temperature=1.0, top_k=0, t
         if ended:
             break
     return "".join(out)
+
+
+@register_task
+class LanguageModel(ByteTask):
+    """A byte language model run (Transformer decoder or ByteNet LM): bits per byte, generation."""
+
+    kind = "text"
+    verb = "generate"
+    title = "byte language model"
+
+    def generate(self, prompt="", max_bytes=256, temperature=1.0, top_k=0, top_p=1.0, seed=0, method=CACHED,
+                 chunk=None, write=None) -> str:
+        """The continuation of ``prompt`` (str, or bytes taken as they are), streamed to ``write``."""
+        return generate_stream(self.model, prompt, max_bytes, temperature, top_k, top_p, seed, method, chunk,
+                               write=write, trained_window=self.trained_window)
+
+
+    # ------------------------------------------------------------ training side
+    @classmethod
+    def _split_sizes(cls, splits):
+        return {"num_bytes": {s: int(v.get("num_bytes", 0)) for s, v in splits.items()}}
+
+    @classmethod
+    def model_kwargs(cls, model_type, model_cfg, data_info) -> dict:
+        kwargs = super().model_kwargs(model_type, model_cfg, data_info)
+        if model_type == "bytenet_lm":
+            kwargs["encoder"] = False
+        return kwargs
+
+    @classmethod
+    def train_dataset(cls, model, data_dir, data_cfg, seed, shard=(0, 1)):
+        """Random byte windows of ``data.window`` bytes whose first input is BOS."""
+        from seqgen.data import pipeline as D
+
+        ds = D.byte_lm_dataset(data_dir, "train", int(data_cfg["window"]), int(data_cfg["batch_size"]), seed=seed)
+        bos = model.bos_id
+        return ds.map(lambda x, y: ({"x": tf_lm_inputs(x, bos)}, y))
+
+    @classmethod
+    def held_out(cls, model, data_dir, split, data_cfg, max_windows=0, progress=False):
+        return lm_nll(model, data_dir, split, int(data_cfg.get("window", 256)), int(data_cfg.get("valid_batch_size", 16)),
+                      max_windows=int(max_windows), progress=progress)
+
+    # ------------------------------------------------------------ recipe
+    @classmethod
+    def run_recipe(cls, recipe) -> dict:
+        """prepare -> train -> a generated continuation of ``sample.prompt`` -> bits per byte."""
+        import time
+
+        data_dir, run_dir, summary = recipe.prepare_and_train(cls.kind)
+
+        recipe.stage(3, "generate a sample")
+        sconf = recipe.sample_conf
+        lm = cls(run_dir)
+        prompt = str(sconf.get("prompt", ""))
+        t1 = time.time()
+        gen = lm.generate(prompt, int(sconf.get("max_bytes", 256)), temperature=float(sconf.get("temperature", 1.0)),
+                          seed=int(sconf.get("seed", 0)))
+        gen_seconds = time.time() - t1
+        (recipe.work / "sample.txt").write_text(prompt + gen + "\n", encoding="utf-8")
+
+        recipe.stage(4, "evaluate on the valid split")
+        metrics = lm.evaluate(data_dir, "valid")
+        metrics.update({"step": lm.step, "split": "valid", "model_type": lm.config()["model"]["type"],
+                        "bytes_per_sec": len(gen.encode()) / max(gen_seconds, 1e-9)})
+        recipe.finish(metrics, [("sample", recipe.work / "sample.txt"),
+                                ("metrics", f"{recipe.work / 'metrics.json'}  (valid {metrics['bits_per_byte']:.3f} "
+                                            f"bits/byte at step {lm.step})"),
+                                ("run", f"{run_dir}  (seqgen generate --run {run_dir} --prompt TEXT)")])
+        return {"metrics": metrics, "sample": prompt + gen, "train": summary}

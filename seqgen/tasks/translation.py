@@ -3,18 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqgen.tasks.language_model import LN2, _token_nll
-
-def pad_to_bucket(ids, pad_id, minimum=16):
-    """``ids [B, T]`` PAD-extended to the next power-of-two length (few compiled shapes)."""
-    from seqgen.models.transformer import bucket_length
-
-    ids = np.asarray(ids)
-    size = bucket_length(ids.shape[1], minimum)
-    out = np.full((ids.shape[0], size), pad_id, ids.dtype)
-    out[:, :ids.shape[1]] = ids
-    return out
-
+from seqgen.tasks.base import register_task
+from seqgen.tasks.byte_task import LN2, ByteTask, pad_to_bucket, tf_bucket_sizes, tf_pad_to, token_nll
 
 def pairs_nll(model, data_dir, split="valid", batch_size=16, max_length=256, max_batches=0):
     """Teacher-forced NLL of the targets of ``split`` (bits per target byte, EOS included).
@@ -31,7 +21,7 @@ def pairs_nll(model, data_dir, split="valid", batch_size=16, max_length=256, max
         feed = {"source": pad_to_bucket(inputs["source"].numpy(), model.pad_id),
                 "target_in": pad_to_bucket(inputs["target_in"].numpy(), model.pad_id)}
         y = pad_to_bucket(target.numpy(), model.pad_id)
-        nll, w = _token_nll(model.predict_on_batch(feed), y, model.pad_id)
+        nll, w = token_nll(model.predict_on_batch(feed), y, model.pad_id)
         total += float((nll * w).sum())
         count += float(w.sum())
         pairs += int(y.shape[0])
@@ -88,16 +78,80 @@ def translation_scores(model, data_dir, split="valid", beam_size=None, max_pairs
             "hypotheses": hyps}
 
 
-def evaluate_text(model, info, data, split="valid", beam=None, max_pairs=0, max_windows=0, cfg=None):
-    """`seqgen evaluate` for text runs: bits/byte (LM) or BLEU / chrF (translation)."""
-    from seqgen.tasks.language_model import lm_nll
+@register_task
+class Translator(ByteTask):
+    """A ByteNet translation run: teacher-forced bits per target byte, BLEU and chrF, translation."""
 
-    kind = info["data"]["kind"]
-    d = (cfg or {}).get("data", {})
-    if kind == "text":
-        return lm_nll(model, data, split, window=int(d.get("window", 256)),
-                                 batch_size=int(d.get("valid_batch_size", 16)), max_windows=max_windows,
-                                 progress=True)
-    res = translation_scores(model, data, split, beam_size=beam, max_pairs=max_pairs)
-    res.pop("hypotheses", None)
-    return res
+    kind = "pairs"
+    verb = "translate"
+    title = "translation"
+
+    def translate(self, texts, beam_size=None, batch_size=32) -> list[str]:
+        """Translations of ``texts`` (greedy, or beam search with ``beam_size``), in order."""
+        return translate_texts(self.model, list(texts), beam_size=beam_size, batch_size=batch_size)
+
+    def evaluate(self, data=None, split="valid", beam=None, max_pairs=0, **_) -> dict:
+        res = translation_scores(self.model, self.data_dir(data), split, beam_size=beam, max_pairs=max_pairs)
+        res.pop("hypotheses", None)
+        return res
+
+    # ------------------------------------------------------------ training side
+    @classmethod
+    def _split_sizes(cls, splits):
+        return {"num_pairs": {s: int(v.get("num_items", 0)) for s, v in splits.items()}}
+
+    @classmethod
+    def model_kwargs(cls, model_type, model_cfg, data_info) -> dict:
+        return {**super().model_kwargs(model_type, model_cfg, data_info), "encoder": True}
+
+    @classmethod
+    def train_dataset(cls, model, data_dir, data_cfg, seed, shard=(0, 1)):
+        """Pairs of at most ``data.window`` bytes a side, source and target padded to one power-of-two length."""
+        from seqgen.data import pipeline as D
+        from seqgen.utils.tf_import import tensorflow
+
+        tf = tensorflow()
+        ds = D.pairs_dataset(data_dir, "train", int(data_cfg["batch_size"]), int(data_cfg["window"]), seed=seed)
+        sizes, pad = tf_bucket_sizes(int(data_cfg["window"])), model.pad_id
+
+        def pad_all(x, y):
+            size = sizes[tf.maximum(tf.shape(x["source"])[1], tf.shape(y)[1])]
+            return ({"source": tf_pad_to(x["source"], size, pad), "target_in": tf_pad_to(x["target_in"], size, pad)},
+                    tf_pad_to(y, size, pad))
+
+        return ds.map(pad_all)
+
+    @classmethod
+    def held_out(cls, model, data_dir, split, data_cfg, max_windows=0, progress=False):
+        """Teacher-forced bits per target byte (``max_windows``: batches of pairs)."""
+        return pairs_nll(model, data_dir, split, int(data_cfg["valid_batch_size"]), int(data_cfg["window"]),
+                         int(max_windows))
+
+    # ------------------------------------------------------------ recipe
+    @classmethod
+    def run_recipe(cls, recipe) -> dict:
+        """prepare -> train -> a few valid sources translated -> BLEU and chrF on the valid split."""
+        from seqgen.data import pipeline as D
+
+        data_dir, run_dir, summary = recipe.prepare_and_train(cls.kind)
+
+        recipe.stage(3, "translate a few valid sources")
+        sconf = recipe.sample_conf
+        beam = int(sconf.get("beam", 0)) or None
+        translator = cls(run_dir)
+        pairs = D.read_pairs(data_dir, "valid")[: int(sconf.get("num_examples", 5))]
+        hyps = translator.translate([s for s, _ in pairs], beam_size=beam)
+        lines = []
+        for (s, t), h in zip(pairs, hyps):
+            lines += [f"source     {s}", f"reference  {t}", f"output     {h}", ""]
+        (recipe.work / "sample.txt").write_text("\n".join(lines), encoding="utf-8")
+
+        recipe.stage(4, "evaluate (BLEU, chrF) on the valid split")
+        metrics = translator.evaluate(data_dir, "valid", beam=beam, max_pairs=int(sconf.get("max_pairs", 0)))
+        metrics.update({"step": translator.step, "split": "valid"})
+        recipe.finish(metrics, [("examples", recipe.work / "sample.txt"),
+                                ("metrics", f"{recipe.work / 'metrics.json'}  (BLEU {metrics['bleu']:.1f}, chrF "
+                                            f"{metrics['chrf']:.1f} on {metrics['num_pairs']} pairs at step "
+                                            f"{translator.step})"),
+                                ("run", f"{run_dir}  (seqgen translate --run {run_dir} TEXT)")])
+        return {"metrics": metrics, "examples": list(zip(pairs, hyps)), "train": summary}

@@ -1,4 +1,7 @@
-"""`seqgen sample`: audio from a trained run.
+"""The vocoder task: audio from mel frames (WaveNet, and the Parallel WaveNet student).
+
+:class:`Vocoder` is what ``seqgen.load(RUN)`` returns for a run trained on
+prepared audio; `seqgen sample` is :func:`sample`.
 
 Conditioning comes from ``--mel-from FILE`` (any audio file soundfile reads:
 its log-mel is computed with the run's feature parameters and normalized
@@ -11,16 +14,17 @@ WaveNet methods.
 """
 from __future__ import annotations
 
+import math
 import pathlib
 import sys
 import time
 
-import math
-
 import numpy as np
 
-from seqgen.errors import SeqgenError
+from seqgen.core.methods import CACHED, PARALLEL
+from seqgen.errors import ConfigError, SeqgenError
 from seqgen.runs import Run
+from seqgen.tasks.base import Task, load, register_task
 from seqgen.utils.threads import configure_threads
 
 LN2 = math.log(2.0)
@@ -72,10 +76,10 @@ def _check_method(run_dir, model_type, method):
     from seqgen.models.registry import STUDENT_TYPES
 
     student = model_type in STUDENT_TYPES
-    if method == "parallel" and not student:
+    if method == PARALLEL and not student:
         raise SeqgenError(f"--method parallel needs a Parallel WaveNet student run (made by `seqgen distill`); "
                           f"{run_dir} is a {model_type} run: use --method cached or naive")
-    if student and method != "parallel":
+    if student and method != PARALLEL:
         raise SeqgenError(f"{run_dir} is a Parallel WaveNet student: it samples with --method parallel, "
                           f"not {method}")
 
@@ -88,16 +92,17 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
     from seqgen.data import audio as A
     from seqgen.models.registry import STUDENT_TYPES
 
+    load(run_dir, verb="sample")  # a text run gets one line naming the verb that fits it
     run = Run(run_dir)
     info = run.info()
     cfg = run.config()
     scfg = cfg.get("sample", {})
     model_type = info.get("model_type", "wavenet")
-    default_method = "parallel" if model_type in STUDENT_TYPES else "cached"
+    default_method = PARALLEL if model_type in STUDENT_TYPES else CACHED
     method = method or scfg.get("method", default_method)
     _check_method(run_dir, model_type, method)
     if threads == "auto":  # one sequence: one thread for the sequential loop, all cores for convolutions
-        threads = 0 if method == "parallel" else 1
+        threads = 0 if method == PARALLEL else 1
     configure_threads(threads)
     temperature = float(scfg.get("temperature", 1.0) if temperature is None else temperature)
     seed = int(scfg.get("seed", 0) if seed is None else seed)
@@ -198,3 +203,187 @@ def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_
 
 
 # --------------------------------------------------------------------------- text
+
+
+@register_task
+class Vocoder(Task):
+    """A run trained on prepared audio: resynthesis from mels, held-out NLL in bits per sample."""
+
+    kind = "vocoder"
+    unit = "sample"
+    verb = "sample"
+    title = "vocoder"
+
+    def sample(self, out, **options) -> dict:
+        """Write audio to ``out`` (the options of :func:`sample`: ``mel_from``, ``mel``, ``seconds``,
+        ``method``, ``temperature``, ``seed``, ``speaker``, ``plot``, ...)."""
+        return sample(self.run.path, out, **options)
+
+    def resynthesize(self, audio_path, out, **options) -> dict:
+        """Resynthesize an audio file from its own mel (computed with the run's features)."""
+        return sample(self.run.path, out, mel_from=audio_path, **options)
+
+
+    # ------------------------------------------------------------ training side
+    @classmethod
+    def data_info(cls, data_dir) -> dict:
+        from seqgen.data import pipeline as D
+
+        v = D.VocoderData(data_dir)
+        return {"kind": cls.kind, "data_dir": str(pathlib.Path(data_dir).resolve()),
+                "sample_rate": v.sample_rate, "hop_length": v.hop, "n_mels": v.n_mels,
+                "mu_law_bits": v.bits, "speakers": v.speakers, "features": v.features.to_dict(),
+                "stats": {"mel_mean": v.stats.mean.tolist(), "mel_std": v.stats.std.tolist()}}
+
+    @classmethod
+    def model_kwargs(cls, model_type, model_cfg, data_info) -> dict:
+        # the Parallel WaveNet student is always mel-conditioned (a vocoder distilled from a vocoder)
+        local = model_cfg.get("local_conditioning", True) or model_type == "parallel_wavenet"
+        speakers = data_info.get("speakers") or []
+        if model_cfg.get("speaker_conditioning") and len(speakers) < 2:
+            raise ConfigError(f"model.speaker_conditioning is on, but the data has {len(speakers)} speaker(s)")
+        kwargs = {"hop_length": int(data_info["hop_length"]),
+                  "cond_channels": int(data_info["n_mels"]) if local else 0,
+                  "num_speakers": len(speakers) if model_cfg.get("speaker_conditioning") else 0}
+        if "distribution" in model_cfg or model_type == "wavenet":
+            dist = dict(model_cfg.get("distribution") or {"type": "categorical"})
+            if dist.get("type", "categorical") == "categorical":
+                dist.setdefault("num_classes", 2 ** int(data_info.get("mu_law_bits", 8)))
+            kwargs["distribution"] = dist
+        return kwargs
+
+    @classmethod
+    def train_dataset(cls, model, data_dir, data_cfg, seed, shard=(0, 1)):
+        from seqgen.data import pipeline as D
+
+        dist = model.distribution
+        return D.vocoder_dataset(data_dir, "train", int(data_cfg["window"]), int(data_cfg["batch_size"]), seed=seed,
+                                 discrete=dist.input_is_discrete, silence_class=D.silence_input(dist), shard=shard)
+
+    held_out_keys = ("nll_bits_per_sample", "num_samples")
+
+    @classmethod
+    def held_out(cls, model, data_dir, split, data_cfg, max_windows=0, progress=False):
+        return vocoder_nll(model, data_dir, split, int(data_cfg["valid_window"]), int(data_cfg["valid_batch_size"]),
+                           max_windows=int(max_windows), progress=progress)
+
+    @classmethod
+    def after_validation(cls, model, loop, step) -> None:
+        """A generated clip of ``train.audio_seconds`` (from a held-out mel) beside the real one: wav and
+        PNG in ``RUN/samples``, audio and spectrogram image in TensorBoard."""
+        if float(loop.cfg["train"]["audio_seconds"]) <= 0:
+            return
+        from seqgen.data import pipeline as D
+        from seqgen.utils import plots
+
+        info = loop.data_info
+        hop, sr = info["hop_length"], info["sample_rate"]
+        frames = max(1, int(float(loop.cfg["train"]["audio_seconds"]) * sr) // hop)
+        ds = D.vocoder_dataset(loop.data_dir, "valid", frames * hop, 1, seed=0, random=False,
+                               repeat=False, discrete=model.distribution.input_is_discrete,
+                               silence_class=D.silence_input(model.distribution))
+        inputs, target, _ = next(iter(ds))
+        kwargs = {}
+        if model.cond_channels:
+            kwargs["mel"] = inputs["mel"].numpy()
+        else:
+            kwargs["num_samples"] = frames * hop
+        if model.num_speakers:
+            kwargs["speaker"] = inputs["speaker"].numpy()
+        wav = model.generate(method=CACHED, seed=0, **kwargs)[0]
+        real = np.asarray(model.distribution.to_waveform(target.numpy()[0]))
+        from seqgen.utils.tf_import import tensorflow
+
+        tf = tensorflow()
+        png = plots.compare_png(real, wav, sr, loop.run.path / "samples" / f"step-{step:08d}.png")
+        from seqgen.data import audio as A
+
+        A.save(loop.run.path / "samples" / f"step-{step:08d}.wav", wav, sr)
+        img = tf.image.decode_png(tf.io.read_file(str(png)), channels=3)[None]
+        with loop.writer.as_default(step=step):
+            tf.summary.audio("samples/generated", wav[None, :, None].astype(np.float32), sr)
+            tf.summary.audio("samples/real", real[None, :, None].astype(np.float32), sr)
+            tf.summary.image("samples/spectrograms", img)
+
+    # ------------------------------------------------------------ recipe
+    @classmethod
+    def run_recipe(cls, recipe) -> dict:
+        """prepare -> train -> resynthesize a held-out utterance -> held-out NLL (see :mod:`seqgen.recipes.runner`);
+        with ``distill: true``, a teacher and a Parallel WaveNet student distilled from it."""
+        if recipe.distill:
+            return cls._distill_recipe(recipe)
+        data_dir, run_dir, summary = recipe.prepare_and_train(cls.kind)
+
+        recipe.stage(3, "sample: resynthesize a held-out utterance")
+        sconf = recipe.sample_conf
+        ref_path, split = reference_clip(data_dir, recipe.work / "reference.wav",
+                                         float(sconf.get("reference_seconds", 2.0)))
+        res = sample(run_dir, recipe.work / "sample.wav", mel_from=ref_path, plot=True, speaker=sconf.get("speaker"))
+
+        recipe.stage(4, "evaluate on the valid split")
+        voc = cls(run_dir)
+        metrics = voc.evaluate(data_dir, split)
+        metrics.update({"step": voc.step, "split": split, "samples_per_sec": res["samples_per_sec"]})
+        work = recipe.work
+        recipe.finish(metrics, [("resynthesis", work / "sample.wav"), ("plot", work / "sample.png"),
+                                ("metrics", f"{work / 'metrics.json'}  (valid NLL {metrics['nll_bits_per_sample']:.3f} "
+                                            f"bits/sample at step {voc.step})"),
+                                ("run", f"{run_dir}  (tensorboard --logdir {run_dir / 'tb'})")])
+        return {"metrics": metrics, "sample": res, "train": summary}
+
+    @classmethod
+    def _distill_recipe(cls, recipe) -> dict:
+        from seqgen.utils.plots import read_metrics
+
+        work = recipe.work
+        t_over, s_over = recipe.split_overrides()
+        data_dir = recipe.prepare(cls.kind)
+        teacher_dir, student_dir = work / "teacher", work / "student"
+        t_summary = recipe.train(2, recipe.config("teacher_"), data_dir, teacher_dir, overrides=t_over)
+        s_summary = recipe.distill_student(3, recipe.config("student_"), teacher_dir, data_dir, student_dir, s_over)
+
+        recipe.stage(4, "sample a held-out utterance: student (parallel) and teacher (cached)")
+        ref_path, split = reference_clip(data_dir, work / "reference.wav",
+                                         float(recipe.sample_conf.get("reference_seconds", 2.0)))
+        student_res = sample(student_dir, work / "sample.wav", mel_from=ref_path, method=PARALLEL, plot=True)
+        teacher_res = sample(teacher_dir, work / "teacher_sample.wav", mel_from=ref_path, method=CACHED)
+
+        recipe.stage(5, "evaluate: teacher NLL on the valid split; distillation health of the final student")
+        teacher = cls(teacher_dir)
+        teacher_nll = teacher.evaluate(data_dir, split, max_windows=16, progress=False)
+        health = next((r for r in reversed(read_metrics(student_dir / "metrics.jsonl") or []) if "valid_kl" in r), {})
+        metrics = {
+            "teacher": {"step": teacher.step, "valid_nll_bits_per_sample": teacher_nll["nll_bits_per_sample"],
+                        "num_samples": teacher_nll["num_samples"], "split": split,
+                        "cached_samples_per_sec": teacher_res["samples_per_sec"]},
+            "student": {"step": int(student_res["step"]), **{k: v for k, v in health.items() if k.startswith("valid_")},
+                        "parallel_samples_per_sec": student_res["samples_per_sec"]},
+            "speedup_parallel_vs_cached": student_res["samples_per_sec"] / max(teacher_res["samples_per_sec"], 1e-9),
+        }
+        kl = health.get("valid_kl")
+        recipe.finish(metrics, [
+            ("student sample", f"{work / 'sample.wav'} ({student_res['samples_per_sec']:.0f} samples/s, parallel)"),
+            ("teacher sample", f"{work / 'teacher_sample.wav'} ({teacher_res['samples_per_sec']:.0f} samples/s, cached)"),
+            ("plot", work / "sample.png"),
+            ("metrics", f"{work / 'metrics.json'}" + (
+                f"  (held-out KL {kl:.3f} nats/sample; teacher NLL of student "
+                f"{health['valid_teacher_nll_student']:.3f} vs real {health['valid_teacher_nll_real']:.3f})"
+                if kl is not None else "")),
+            ("runs", f"{teacher_dir}, {student_dir}  (tensorboard --logdir {work})")])
+        return {"metrics": metrics, "teacher": t_summary, "student": s_summary}
+
+
+def reference_clip(data_dir, out_wav, seconds):
+    """The first ``seconds`` of the first held-out utterance (train if there is no valid split),
+    written to ``out_wav``; returns ``(path, split)``."""
+    from seqgen.data import audio as A
+    from seqgen.data import pipeline as D
+
+    info = D.VocoderData(data_dir)
+    split = "valid" if info.manifest["splits"]["valid"]["num_items"] else "train"
+    ds = D.vocoder_eval_dataset(data_dir, split, window=max(info.hop, int(seconds * info.sample_rate)
+                                                             // info.hop * info.hop), batch_size=1,
+                                discrete=False)
+    _, target, weight = next(iter(ds))
+    ref = target.numpy()[0][: int(weight.numpy()[0].sum())]
+    return A.save(out_wav, np.asarray(ref), info.sample_rate), split

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import pathlib
-import sys
 import time
 
 import numpy as np
@@ -286,9 +285,10 @@ class DistillLoop(TrainLoop):
 
     def _build(self):
         self.teacher, self.teacher_step, tinfo = load_teacher(self.teacher_dir)
-        from seqgen.train.loop import data_info_for
+        from seqgen.tasks.base import task_for_model_type
 
-        data = data_info_for(self.cfg["model"]["type"], self.data_dir)
+        self.task = task_for_model_type(self.cfg["model"]["type"])
+        data = self.task.data_info(self.data_dir)
         tdata = tinfo["data"]
         for key in ("sample_rate", "hop_length", "n_mels"):
             if data[key] != tdata[key]:
@@ -341,33 +341,33 @@ class DistillLoop(TrainLoop):
             self.health = ({k: v.numpy() for k, v in inputs.items()}, target.numpy(), weight.numpy(), split)
         return self.health
 
-    def health_check(self, cb):
+    def validate(self, state, model):
         """Validation of a distillation: KL, teacher NLL of the student's sample vs of the real
         audio on a fixed held-out batch with fixed noise; the spectrograms side by side."""
         from seqgen.utils import plots
         from seqgen.utils.tf_import import tensorflow
 
         inputs, real, weight, split = self._health_batch()
-        res = health_check(self.model, self.distillation, inputs, real, weight, seed=0)
+        res = health_check(model, self.distillation, inputs, real, weight, seed=0)
         audio = res.pop("audio")
-        rec = {"step": cb.step, **{f"valid_{k}": v for k, v in res.items()}, "time": time.time() - self.t0}
-        cb._write(rec)
-        cb.summary.update({k: v for k, v in rec.items() if k.startswith("valid_")})
-        cb.summary["valid_step"] = cb.step
+        rec = {"step": state.step, **{f"valid_{k}": v for k, v in res.items()}, "time": time.time() - self.t0}
+        state.write(rec)
+        state.summary.update({k: v for k, v in rec.items() if k.startswith("valid_")})
+        state.summary["valid_step"] = state.step
         tf = tensorflow()
         sr = int(self.data_info["sample_rate"])
         n = int(weight[0].sum())
         png = None
         try:
             png = plots.compare_png(real[0, :n], audio[0, :n], sr,
-                                    self.run.path / "samples" / f"step-{cb.step:08d}.png",
-                                    title=f"student step {cb.step}: real (top) vs parallel sample ({split})")
+                                    self.run.path / "samples" / f"step-{state.step:08d}.png",
+                                    title=f"student step {state.step}: real (top) vs parallel sample ({split})")
             from seqgen.data import audio as A
 
-            A.save(self.run.path / "samples" / f"step-{cb.step:08d}.wav", audio[0, :n], sr)
+            A.save(self.run.path / "samples" / f"step-{state.step:08d}.wav", audio[0, :n], sr)
         except Exception as e:  # never let a figure kill training
             self._log(f"sample figure skipped ({type(e).__name__}: {e})")
-        with self.writer.as_default(step=cb.step):
+        with self.writer.as_default(step=state.step):
             for k, v in res.items():
                 tf.summary.scalar(f"valid/{k}", v)
             tf.summary.audio("samples/student", audio[:1, :n, None], sr)
@@ -375,9 +375,9 @@ class DistillLoop(TrainLoop):
             if png is not None:
                 img = tf.image.decode_png(tf.io.read_file(str(png)), channels=3)[None]
                 tf.summary.image("samples/spectrograms", img)
-        cb.bar.write(f"step {cb.step}: KL {res['kl']:.3f} nats/sample (H(S,T) {res['cross_entropy']:.3f}, "
-                     f"H(S) {res['entropy']:.3f}); teacher NLL of student {res['teacher_nll_student']:.3f} vs real "
-                     f"{res['teacher_nll_real']:.3f}; power {res['power']:.4f}", file=sys.stderr)
+        state.note(f"step {state.step}: KL {res['kl']:.3f} nats/sample (H(S,T) {res['cross_entropy']:.3f}, "
+                   f"H(S) {res['entropy']:.3f}); teacher NLL of student {res['teacher_nll_student']:.3f} vs real "
+                   f"{res['teacher_nll_real']:.3f}; power {res['power']:.4f}")
 
 
 def distill(config_path, teacher_dir, data_dir, out_dir, max_steps=None, max_minutes=None, overrides=(),

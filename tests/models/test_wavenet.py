@@ -3,17 +3,16 @@ batching, save/load, training."""
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 from seqgen.models import WaveNet
+
+from conftest import _np
 
 pytestmark = pytest.mark.multibackend
 
 SMALL = dict(residual_channels=8, gate_channels=16, skip_channels=16)
 
 
-def _np(x):
-    return ops.convert_to_numpy(x)
 
 
 def _randomize_biases(model, seed=0):

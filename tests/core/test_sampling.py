@@ -9,9 +9,9 @@ from keras import ops
 from seqgen.core.decoding import compile_fn as _jit
 from seqgen.core import sampling as samplers
 
+from conftest import _np
 
-def _np(x):
-    return np.asarray(ops.convert_to_numpy(x))
+
 
 
 def _softmax(x):

@@ -1,15 +1,14 @@
 """ResidualBlock: gated maths vs numpy, step vs full sequence, conditioning."""
 import numpy as np
 import pytest
-from keras import ops
 
 from seqgen.layers import ResidualBlock
+
+from conftest import _np
 
 pytestmark = pytest.mark.multibackend
 
 
-def _np(x):
-    return ops.convert_to_numpy(x)
 
 
 def _sigmoid(x):

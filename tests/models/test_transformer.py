@@ -3,18 +3,17 @@ naive, greedy, seeds, prompts, EOS), save/load, training."""
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 from seqgen.models.transformer import TransformerDecoder
 from seqgen.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+
+from conftest import _np
 
 pytestmark = pytest.mark.multibackend
 
 TINY = dict(num_layers=2, d_model=32, num_heads=4, max_length=256, dropout=0.0)
 
 
-def _np(x):
-    return ops.convert_to_numpy(x)
 
 
 def _model(seed=0, **kw):

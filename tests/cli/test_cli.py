@@ -8,7 +8,8 @@ import pytest
 
 from seqgen import cli
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 
 
 def _main(argv):

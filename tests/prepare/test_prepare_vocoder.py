@@ -14,23 +14,15 @@ import soundfile as sf
 from seqgen.data import audio as A
 from seqgen import cli
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+from conftest import REPO, read_manifest_json
+
 SHARED = pathlib.Path(os.environ.get("SEQGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
 LJ_IDS = [f"LJ001-{i:04d}" for i in range(1, 25)]
 
 
-def _main(argv):
-    return cli.main(argv)
+_main = cli.main
 
 
-@pytest.fixture(autouse=True)
-def _quiet(monkeypatch):
-    monkeypatch.setenv("SEQGEN_PROGRESS", "0")
-    monkeypatch.delenv("SEQGEN_DEBUG", raising=False)
-
-
-def _manifest(d):
-    return json.loads((pathlib.Path(d) / "manifest.json").read_text())
 
 
 def _records(data_dir, split, n_mels=80, mulaw_dtype=np.uint8):
@@ -38,7 +30,7 @@ def _records(data_dir, split, n_mels=80, mulaw_dtype=np.uint8):
     from seqgen.utils.tf_import import tensorflow
 
     tf = tensorflow()
-    m = _manifest(data_dir)
+    m = read_manifest_json(data_dir)
     files = [str(pathlib.Path(data_dir) / s) for s in m["splits"][split]["shards"]]
     spec = {k: tf.io.FixedLenFeature([], tf.string) for k in ("id", "text", "audio", "mulaw", "mel")}
     spec.update({k: tf.io.FixedLenFeature([], tf.int64) for k in ("speaker", "num_samples", "num_frames")})
@@ -95,7 +87,7 @@ def lj_prepared(lj_src, tmp_path_factory):
 
 @pytest.mark.shared_data
 def test_ljspeech_manifest(lj_prepared, lj_src, shared_data):
-    m = _manifest(lj_prepared)
+    m = read_manifest_json(lj_prepared)
     assert m["kind"] == "vocoder" and m["source_kind"] == "ljspeech"
     assert m["num_items"] == 24
     assert m["sample_rate"] == 22050
@@ -124,7 +116,7 @@ def test_ljspeech_manifest(lj_prepared, lj_src, shared_data):
 
 @pytest.mark.shared_data
 def test_ljspeech_records_and_stats(lj_prepared, lj_src, shared_data):
-    m = _manifest(lj_prepared)
+    m = read_manifest_json(lj_prepared)
     params = A.FeatureParams.from_dict(m["features"])
     hop = params.hop_length
     texts = {}
@@ -174,7 +166,7 @@ def _same_records(dir_a, dir_b, splits=("train", "valid")):
 def test_ljspeech_split_is_deterministic(lj_prepared, lj_src, tmp_path, shared_data):
     out = tmp_path / "again"
     assert _main(["prepare", "vocoder", "--input", str(lj_src), "--out", str(out), "--workers", "1"]) == 0
-    a, b = _manifest(lj_prepared), _manifest(out)
+    a, b = read_manifest_json(lj_prepared), read_manifest_json(out)
     for key in ("num_items", "total_seconds", "sample_rate", "features", "speakers", "splits", "skipped"):
         assert a[key] == b[key], key
     valid_a = sorted(x["id"] for x in _records(lj_prepared, "valid"))
@@ -204,7 +196,7 @@ def test_subprocess_with_worker_pool(tmp_path):
     inproc = tmp_path / "inproc"
     assert _main(["prepare", "vocoder", "--input", str(src), "--out", str(inproc), "--workers", "1",
                   "--valid-fraction", "0.3"]) == 0
-    a, b = _manifest(out), _manifest(inproc)
+    a, b = read_manifest_json(out), read_manifest_json(inproc)
     for key in ("num_items", "total_seconds", "sample_rate", "features", "speakers", "splits", "skipped"):
         assert a[key] == b[key], key
     assert a["splits"]["valid"]["num_items"] == 2
@@ -226,7 +218,7 @@ def test_ljspeech_bad_copy_skips_exactly_the_bad_inputs(lj_src, tmp_path, capsys
     assert rc == 0
     err = capsys.readouterr().err
     assert "skipped 4 inputs" in err
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["num_items"] == 24
     skipped = {pathlib.Path(s["path"]): s["reason"] for s in m["skipped"]}
     expected = {wavs / "corrupt.wav", wavs / "empty.wav", wavs / "notes.wav", wavs / "LJ999-0001.wav"}
@@ -255,7 +247,7 @@ def test_nan_and_too_short_clips_are_skipped(tmp_path):
     rc = _main(["prepare", "vocoder", "--input", str(src), "--out", str(out), "--workers", "1",
                 "--valid-fraction", "0.3"])
     assert rc == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["source_kind"] == "folder"
     assert m["num_items"] == 3
     reasons = {pathlib.Path(s["path"]).name: s["reason"] for s in m["skipped"]}
@@ -288,7 +280,7 @@ def test_one_good_file_among_corrupt_ones_is_trained_on(tmp_path, capsys):
     assert rc == 0
     err = capsys.readouterr().err
     assert "all 1 usable utterance(s) fell in the valid split" in err and "skipped 1 inputs" in err
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["splits"]["train"]["num_items"] == 1 and m["splits"]["valid"]["num_items"] == 0
     assert m["splits"]["valid"]["shards"] == []
     (rec,) = _records(out, "train")
@@ -305,7 +297,7 @@ def test_bits_10_and_resampling(tmp_path):
     rc = _main(["prepare", "vocoder", "--input", str(src), "--out", str(out), "--workers", "1",
                 "--bits", "10", "--sample-rate", "22050", "--n-mels", "40"])
     assert rc == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["sample_rate"] == 22050 and m["mu_law_bits"] == 10
     params = A.FeatureParams.from_dict(m["features"])
     assert params == A.FeatureParams.for_rate(22050, n_mels=40)
@@ -365,7 +357,7 @@ def test_csv_relative_paths_and_bad_speaker_column(tmp_path, capsys):
     rc = _main(["prepare", "vocoder", "--input", str(root / "list.csv"), "--out", str(out), "--workers", "1",
                 "--audio-column", "file", "--speaker-column", "who", "--text-column", "words"])
     assert rc == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["source_kind"] == "csv" and m["num_items"] == 3 and m["sample_rate"] == 8000
     assert m["speakers"] == ["ann", "bob"]
     assert [pathlib.Path(s["path"]) for s in m["skipped"]] == [root / "clips" / "gone.wav"]
@@ -394,7 +386,7 @@ def test_fsdd_csv_six_speakers(shared_data, tmp_path):
     rc = _main(["prepare", "vocoder", "--input", str(small), "--out", str(out), "--workers", "1",
                 "--speaker-column", "speaker", "--text-column", "text", "--valid-fraction", "0.2"])
     assert rc == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["num_items"] == 30 and m["skipped"] == []
     assert m["sample_rate"] == 8000
     assert m["features"] == A.FeatureParams.for_rate(8000).to_dict()
@@ -413,7 +405,7 @@ def test_espeak_input_offline(tmp_path):
     out = tmp_path / "data"
     rc = _main(["prepare", "vocoder", "--input", "espeak:6", "--out", str(out), "--workers", "1"])
     assert rc == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["num_items"] == 6 and m["sample_rate"] == 22050 and m["skipped"] == []
     assert m["features"] == A.FeatureParams.for_rate(22050).to_dict()
     assert m["splits"]["train"]["num_items"] + m["splits"]["valid"]["num_items"] == 6
@@ -442,7 +434,7 @@ def test_rate_from_first_readable_file_duplicate_ids_and_stale_shards(tmp_path):
     (out / "train-00042.tfrecord").write_bytes(b"stale shard from an earlier run")
     assert _main(["prepare", "vocoder", "--input", str(src), "--out", str(out), "--workers", "1"]) == 0
     assert not (out / "train-00042.tfrecord").exists()
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["sample_rate"] == 16000  # the unreadable first file does not decide the rate
     assert m["num_items"] == 3
     assert [pathlib.Path(s["path"]).name for s in m["skipped"]] == ["0_broken.wav"]

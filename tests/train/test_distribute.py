@@ -88,7 +88,7 @@ _EQUIVALENCE = textwrap.dedent("""
     dist = Distribution(sys.argv[1])
     import keras
     from seqgen.utils.tf_import import tensorflow
-    from seqgen.models.registry import build_model
+    from seqgen.tasks.base import task_for_model_type
     from seqgen import config as C
     tf = tensorflow()
     cfg = C.load(sys.argv[2], [])
@@ -100,7 +100,7 @@ _EQUIVALENCE = textwrap.dedent("""
     mel = rng.normal(size=(B, T // 256, 80)).astype("float32")
     info = {"hop_length": 256, "n_mels": 80, "speakers": [], "mu_law_bits": 8}
     with dist.scope():
-        model = build_model(cfg["model"], info)
+        model = task_for_model_type(cfg["model"]["type"]).build_model(cfg["model"], info)
         # plain SGD: a step is proportional to the gradient, so a wrongly scaled loss shows
         model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False)
     def make(batch, pipeline):

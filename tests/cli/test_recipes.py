@@ -132,7 +132,7 @@ def test_every_recipe_default_data_is_usable(name, monkeypatch, tmp_path):
 
 def test_g2p_default_gives_every_available_pair_and_a_count_too_large_is_one_line(tmp_path):
     from data_prep import sources as embedded_sources
-    from data_prep.text import g2p_source_size
+    from data_prep.sources.g2p import g2p_source_size
     from seqgen.errors import DataError
 
     available = embedded_sources.g2p_available()
@@ -163,8 +163,9 @@ def test_full_default_prepare_of_every_recipe(name, tmp_path):
     except Exception as e:  # only the shared-data default may be missing here
         assert spec.get("shared_input"), e
         pytest.skip(str(e))
-    kind = recipes.PREPARE_KIND[spec.get("kind", "vocoder")]
-    args = ["prepare", kind, "--input", src, "--out", tmp_path / "data"]
+    from seqgen.tasks.base import task_for_recipe
+
+    args = ["prepare", task_for_recipe(spec).kind, "--input", src, "--out", tmp_path / "data"]
     for key, value in (spec.get("prepare") or {}).items():
         args += ["--" + key.replace("_", "-"), value]
     run_cli(*args, timeout=1200)

@@ -3,19 +3,18 @@ whole source, dynamic unfolding (EOS / bound), sampling, save/load, training."""
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 from seqgen.layers.bytenet_block import ByteNetBlock
 from seqgen.models.bytenet import ByteNet
 from seqgen.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+
+from conftest import _np
 
 pytestmark = pytest.mark.multibackend
 
 SMALL = dict(d_model=16, dilations=[1, 2, 4], num_sets=1)
 
 
-def _np(x):
-    return ops.convert_to_numpy(x)
 
 
 def _model(seed=0, **kw):

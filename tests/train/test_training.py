@@ -109,3 +109,42 @@ def test_logged_loss_is_per_window_not_a_running_mean(espeak_vocoder_data, tmp_p
     assert len(losses) == 40
     early, late = np.abs(np.diff(losses[:11])).mean(), np.abs(np.diff(losses[-11:])).mean()
     assert late > 0.3 * early > 0
+
+
+def _nan_loop(at_step, **kw):
+    """A TrainLoop whose 'loss' is NaN at one global step (the callbacks see exactly what a real
+    non-finite loss gives them)."""
+    from seqgen.train.loop import TrainLoop
+
+    class NanAt(TrainLoop):
+        def batch_loss(self, logs):
+            loss = super().batch_loss(logs)
+            self.batches = getattr(self, "batches", 0) + 1
+            return float("nan") if self.batches == at_step else loss
+
+    return NanAt(TINY, kw.pop("data"), kw.pop("out"), quiet=False,
+                 overrides=[f"train.{k}={v}" for k, v in kw.items()])
+
+
+@pytest.mark.parametrize("policy", ["skip", "stop"])
+def test_a_non_finite_loss_never_reaches_a_checkpoint(espeak_vocoder_data, tmp_path, capsys, policy, monkeypatch):
+    """train.on_nan: skip rolls back to the last checkpoint and goes on to the end; stop ends the run
+    there. Either way no checkpoint is written from the non-finite step."""
+    monkeypatch.setenv("SEQGEN_PROGRESS", "0")
+    run = tmp_path / "run"
+    summary = _nan_loop(8, data=espeak_vocoder_data, out=run, steps=12, checkpoint_every=5, log_every=1,
+                        valid_every=0, on_nan=policy, jit_compile="false").run_training()
+    err = capsys.readouterr().err
+    steps = sorted(s for s, _ in Run(run).checkpoints())
+    if policy == "skip":
+        assert "non-finite loss; rolled back to ckpt-00000005.keras (step 5)" in err
+        assert summary["step"] == 12 and summary["stopped_by"] == "end of run"
+        assert steps[-1] == 12 and 10 in steps
+        logged = [r["step"] for r in _steps(run)]
+        assert logged[:7] == [1, 2, 3, 4, 5, 6, 7] and logged[7] == 6 and logged[-1] == 12  # the NaN batch: no record
+    else:
+        assert "non-finite loss at step 8; stopping (train.on_nan: stop)" in err
+        assert summary["stopped_by"] == "nan" and summary["step"] == 8
+        assert steps == [5]
+    model, _, _ = Run(run).load_model(compile=False)
+    assert all(np.all(np.isfinite(np.asarray(w))) for w in model.weights)

@@ -5,12 +5,13 @@ import math
 import keras
 import numpy as np
 import pytest
-from keras import ops
 from scipy import stats
 
 from seqgen.train.distillation import attach
 from seqgen.models import WaveNet
 from seqgen.models.parallel_wavenet import ParallelWaveNet
+
+from conftest import _np
 
 pytestmark = pytest.mark.multibackend
 
@@ -19,8 +20,6 @@ TINY = dict(flow_layers=[2, 3], layers_per_cycle=2, residual_channels=8, gate_ch
             cond_channels=MELS, hop_length=HOP)
 
 
-def _np(x):
-    return np.asarray(ops.convert_to_numpy(x))
 
 
 def _randomize(model, seed=0, scale=0.3):

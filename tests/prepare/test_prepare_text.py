@@ -1,5 +1,4 @@
 """Tests for `seqgen prepare text` and `seqgen prepare pairs` (data_prep.text)."""
-import json
 import pathlib
 
 import pytest
@@ -7,28 +6,21 @@ import pytest
 from data_prep import sources as embedded_sources
 from seqgen import cli
 
-
-def _main(argv):
-    return cli.main(argv)
+from conftest import read_manifest_json
 
 
-@pytest.fixture(autouse=True)
-def _quiet(monkeypatch):
-    monkeypatch.setenv("SEQGEN_PROGRESS", "0")
-    monkeypatch.delenv("SEQGEN_DEBUG", raising=False)
+_main = cli.main
 
 
-def _manifest(d):
-    return json.loads((pathlib.Path(d) / "manifest.json").read_text())
 
 
 def _split_bytes(d, split):
-    m = _manifest(d)
+    m = read_manifest_json(d)
     return b"".join((pathlib.Path(d) / n).read_bytes() for n in m["splits"][split]["shards"])
 
 
 def _read_tsv_pairs(d, split):
-    m = _manifest(d)
+    m = read_manifest_json(d)
     pairs = []
     for n in m["splits"][split]["shards"]:
         for line in (pathlib.Path(d) / n).read_text(encoding="utf-8").splitlines():
@@ -54,7 +46,7 @@ def test_prepare_text_two_files(tmp_path):
     rc = _main(["prepare", "text", "--input", str(tmp_path / "a.txt"), str(tmp_path / "b.txt"),
                 "--out", str(out), "--valid-fraction", "0.25"])
     assert rc == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     expected = a + b"\n" + b  # files joined by a newline
     train, valid = _split_bytes(out, "train"), _split_bytes(out, "valid")
     assert train + valid == expected
@@ -75,7 +67,7 @@ def test_prepare_text_stdlib(tmp_path):
     train, valid = _split_bytes(out, "train"), _split_bytes(out, "valid")
     assert train + valid == prose
     assert len(valid) == round(0.1 * len(prose))
-    assert _manifest(out)["num_bytes"] == len(prose)
+    assert read_manifest_json(out)["num_bytes"] == len(prose)
 
 
 def test_prepare_text_zero_valid_fraction_and_stale_shards(tmp_path):
@@ -100,7 +92,7 @@ def test_prepare_text_skips_bad_files(tmp_path, capsys):
     out = tmp_path / "data"
     assert _main(["prepare", "text", "--input", *inputs, "--out", str(out)]) == 0
     assert "skipped 3 files" in capsys.readouterr().err
-    m = _manifest(out)
+    m = read_manifest_json(out)
     reasons = {pathlib.Path(s["path"]).name: s["reason"] for s in m["skipped"]}
     assert set(reasons) == {"latin1.txt", "empty.txt", "binary.txt"}
     assert "not UTF-8" in reasons["latin1.txt"]
@@ -116,7 +108,7 @@ def test_prepare_text_truncated_utf8_at_end(tmp_path):
     out = tmp_path / "data"
     assert _main(["prepare", "text", "--input", str(tmp_path / "cut.txt"), str(tmp_path / "ok.txt"),
                   "--out", str(out)]) == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert [pathlib.Path(s["path"]).name for s in m["skipped"]] == ["cut.txt"]
     assert "UTF-8" in m["skipped"][0]["reason"]
 
@@ -144,7 +136,7 @@ def test_prepare_text_sentencepiece(tmp_path):
     out = tmp_path / "data"
     assert _main(["prepare", "text", "--input", "stdlib", "--out", str(out), "--tokenizer", "sentencepiece",
                   "--vocab-size", "300"]) == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["tokenizer"]["type"] == "sentencepiece" and m["tokenizer"]["vocab_size"] == 300
     tok = SentencePieceTokenizer.load(out / m["tokenizer"]["model"])
     assert tok.vocab_size == 300
@@ -207,7 +199,7 @@ def test_prepare_pairs_small_tsv(tmp_path, capsys):
     out = tmp_path / "data"
     assert _main(["prepare", "pairs", "--input", str(tsv), "--out", str(out), "--valid-fraction", "0.2"]) == 0
     assert "skipped 5 lines" in capsys.readouterr().err
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["kind"] == "pairs" and m["num_items"] == len(GOOD)
     got = {int(s["path"].rsplit(":", 1)[1]): s["reason"] for s in m["skipped"]}
     assert set(got) == set(bad)
@@ -235,7 +227,7 @@ def test_prepare_pairs_num_sources_counts_prepared_pairs_only(tmp_path):
     tsv.write_bytes("Hi.\tHallo!\nHi.\tServus!\nctrl\x07\tbad\nempty target\t \nGo.\tGeh.\n".encode())
     out = tmp_path / "data"
     assert _main(["prepare", "pairs", "--input", str(tsv), "--out", str(out)]) == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["num_items"] == 3
     assert m["num_sources"] == 2
 
@@ -247,7 +239,7 @@ def test_prepare_pairs_valid_fraction_ignores_malformed_lines(tmp_path):
     tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "data"
     assert _main(["prepare", "pairs", "--input", str(tsv), "--out", str(out)]) == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["num_items"] == 2 and len(m["skipped"]) == 30
     # split_keys promises at least one validation key when there are two keys or more.
     assert m["splits"]["valid"]["num_items"] == 1
@@ -261,7 +253,7 @@ def test_prepare_pairs_valid_fraction_of_clean_file(tmp_path):
     valid = _read_tsv_pairs(out, "valid")
     n_sources = len({s for s, _ in GOOD})
     assert len({s for s, _ in valid}) == round(0.2 * n_sources)
-    assert _manifest(out)["num_sources"] == n_sources
+    assert read_manifest_json(out)["num_sources"] == n_sources
 
 
 def test_prepare_pairs_split_is_deterministic_and_order_independent(tmp_path):
@@ -295,7 +287,7 @@ def test_prepare_pairs_tatoeba(shared_data, tmp_path):
     tsv = shared_data / "tatoeba_en_de" / "en_de.tsv"
     out = tmp_path / "data"
     assert _main(["prepare", "pairs", "--input", str(tsv), "--out", str(out)]) == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     n_lines = sum(1 for line in tsv.read_bytes().splitlines() if line.strip())
     assert m["num_items"] + len(m["skipped"]) == n_lines
     assert m["num_items"] > 0.99 * n_lines
@@ -314,7 +306,7 @@ def test_prepare_pairs_tatoeba(shared_data, tmp_path):
 def test_prepare_pairs_espeak_g2p(tmp_path):
     out = tmp_path / "data"
     assert _main(["prepare", "pairs", "--input", "espeak-g2p:20", "--out", str(out)]) == 0
-    m = _manifest(out)
+    m = read_manifest_json(out)
     assert m["num_items"] == 20 and m["skipped"] == []
     pairs = _read_tsv_pairs(out, "train") + _read_tsv_pairs(out, "valid")
     assert len(pairs) == 20 and len({s for s, _ in pairs}) == 20
@@ -337,4 +329,4 @@ def test_prepare_pairs_utf8_bom(tmp_path):
     assert _main(["prepare", "pairs", "--input", str(tsv), "--out", str(out), "--valid-fraction", "0"]) == 0
     pairs = _read_tsv_pairs(out, "train")
     assert pairs[0] == ("Hi.", "Hallo!")
-    assert _manifest(out)["num_sources"] == 2
+    assert read_manifest_json(out)["num_sources"] == 2

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from conftest import REPO, run_cli
-from test_text_training import text_cli
+from conftest import text_cli
 
 TINY = REPO / "recipes" / "bytenet_translation" / "tiny.yaml"
 

@@ -1,20 +1,11 @@
 """Byte-level LMs end to end: `seqgen train` on prepared text, evaluate, generate, the byte_lm recipe."""
 import json
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, text_cli
 
 TINY = REPO / "recipes" / "byte_lm" / "tiny.yaml"
-
-# `seqgen generate` / `seqgen translate` through their verb modules' adders and a parser.
-_CLI = ("import argparse, sys\n"
-        "from seqgen.cli import generate, translate\n"
-        "p = argparse.ArgumentParser(); sub = p.add_subparsers(dest='cmd', required=True)\n"
-        "for verb in (generate, translate): verb.add(sub)\n"
-        "a = p.parse_args(sys.argv[1:]); a.func(a)\n")
 
 BYTENET_LM = """
 model: {type: bytenet_lm, d_model: 48, dilations: [1, 2, 4], num_sets: 1, kernel_size: 3}
@@ -22,17 +13,6 @@ data: {window: 64, batch_size: 16, valid_batch_size: 16, max_valid_windows: 32}
 train: {steps: 40, learning_rate: 3.0e-3, warmup_steps: 0, log_every: 5, checkpoint_every: 40,
         valid_every: 20, jit_compile: false}
 """
-
-
-def text_cli(*args, check=True):
-    import os
-
-    env = dict(os.environ, SEQGEN_PROGRESS="0", TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-c", _CLI, *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300, cwd=str(REPO))
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc
 
 
 @pytest.fixture(scope="module")

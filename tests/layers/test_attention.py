@@ -3,15 +3,14 @@ import math
 
 import numpy as np
 import pytest
-from keras import ops
 
 from seqgen.layers.attention import CausalSelfAttention
+
+from conftest import _np
 
 pytestmark = pytest.mark.multibackend
 
 
-def _np(x):
-    return ops.convert_to_numpy(x)
 
 
 def _reference(layer, x):

@@ -18,6 +18,8 @@ from seqgen.core.distributions import (
 )
 from seqgen.errors import ConfigError
 
+from conftest import _np
+
 BACKEND = keras.backend.backend()
 
 
@@ -53,8 +55,6 @@ def _tfp():
     return pytest.importorskip("tensorflow_probability").distributions
 
 
-def _np(x):
-    return np.asarray(ops.convert_to_numpy(x))
 
 
 def _stratified(n):
