@@ -30,6 +30,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def quiet_cli(monkeypatch):
+    """For tests that run `seqgen` in this process: no progress bars, no tracebacks."""
+    monkeypatch.setenv("SEQGEN_PROGRESS", "0")
+    monkeypatch.delenv("SEQGEN_DEBUG", raising=False)
+
+
+@pytest.fixture
 def shared_data():
     """Path of ../shared/data; skips the test with a clear message if absent."""
     if not SHARED_DATA.is_dir():

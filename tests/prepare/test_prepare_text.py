@@ -10,6 +10,7 @@ from conftest import read_manifest_json
 
 
 _main = cli.main
+pytestmark = pytest.mark.usefixtures("quiet_cli")
 
 
 

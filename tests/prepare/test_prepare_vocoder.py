@@ -21,6 +21,7 @@ LJ_IDS = [f"LJ001-{i:04d}" for i in range(1, 25)]
 
 
 _main = cli.main
+pytestmark = pytest.mark.usefixtures("quiet_cli")
 
 
 
