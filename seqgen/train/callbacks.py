@@ -21,11 +21,13 @@ the writer of records); what a kind of run changes is declared on the loop
 (:class:`seqgen.train.loop.TrainLoop`: ``batch_loss``, ``loss_fields``, ``log_keys``,
 ``validate``).
 
-Host syncs: Keras converts a batch's logs to Python floats before it calls any callback that is
-not async-safe, and these cannot be (they checkpoint, roll back and stop the model between
-steps), so every step reads its loss back.  Reading the loss only every ``log_every`` steps
-would need ``steps_per_execution`` windows aligned with the logging, checkpoint and validation
-steps.
+Host syncs: on one device, ``fit`` runs in epochs of ``window`` steps (the greatest common divisor
+of ``log_every``, ``checkpoint_every`` and ``valid_every``) and the callbacks act at the end of each
+epoch, on the means Keras keeps over it: nothing reads a loss back between window ends, and the
+callbacks are async-safe in between, so JAX's asynchronous dispatch is not blocked (TensorFlow's
+backend is not thread-safe: Keras converts each batch's logs there anyway).  Every step number
+stays exact: windows end on multiples of ``window``.  Under a ``--strategy`` the window is one
+step (Keras' BackupAndRestore counts epochs; one epoch keeps its restore exact).
 """
 from __future__ import annotations
 
@@ -55,7 +57,9 @@ class TrainState:
         self.stopped_by: str | None = None
         self.last_loss = float("nan")
         self.loss = float("nan")  # this batch's loss (NanGuard reads it for everyone)
-        self.skip_batch = False  # set by NanGuard: the other callbacks leave this batch alone
+        self.skip_batch = False  # set by NanGuard: the other callbacks leave this window alone
+        self.window = 1          # steps in the window now running (set by the loop before each fit)
+        self.per_step = True     # True: act after every batch; False: after every epoch of `window` steps
         self.stop = stop         # the signal handler's flag (train.loop._Stop), set by the loop
         self.metrics_path = loop.run.path / "metrics.jsonl"
         # only the chief of a multi-worker job writes to the run directory
@@ -96,9 +100,27 @@ def _callback_classes():
     import keras
 
     class StateCallback(keras.callbacks.Callback):
+        """Acts at the end of each window: every batch (per_step) or every epoch of ``window`` steps."""
+
         def __init__(self, state: TrainState):
             super().__init__()
             self.state = state
+
+        @property
+        def async_safe(self):
+            # between window ends the batch hook does nothing, so Keras may dispatch it asynchronously
+            return not self.state.per_step
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.state.per_step:
+                self.on_window_end(1, logs)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if not self.state.per_step:
+                self.on_window_end(self.state.window, logs)
+
+        def on_window_end(self, steps, logs):
+            """``steps`` steps have run; ``logs``: Keras' means over them."""
 
     class StepCounter(StateCallback):
         def on_train_begin(self, logs=None):
@@ -132,20 +154,21 @@ def _callback_classes():
                 s.log(f"metrics.jsonl: dropped {len(lines) - len(kept)} record(s) after step {step}, "
                       f"the steps this run repeats")
 
-        def on_train_batch_end(self, batch, logs=None):
-            self.state.step += 1
-            self.state.bar.update(1)
+        def on_window_end(self, steps, logs):
+            self.state.step += steps
+            self.state.bar.update(steps)
 
     class NanGuard(StateCallback):
-        def on_train_batch_end(self, batch, logs=None):
+        def on_window_end(self, steps, logs):
             s = self.state
             s.skip_batch = False
             s.loss = loss = s.loop.batch_loss(logs)
             if np.isfinite(loss):
                 return
             s.skip_batch = True
+            where = f"step {s.step}" if steps == 1 else f"steps {s.step - steps + 1}-{s.step}"
             if s.t["on_nan"] == "stop":
-                s.log(f"non-finite loss at step {s.step}; stopping (train.on_nan: stop); "
+                s.log(f"non-finite loss at {where}; stopping (train.on_nan: stop); "
                       f"the last checkpoint (step {s.last_ckpt}) is intact")
                 self.model.stop_training = True
                 s.stopped_by = "nan"
@@ -166,38 +189,40 @@ def _callback_classes():
             s.log(f"non-finite loss; rolled back to {path.name} (step {step}) and skipping ahead")
 
     class MetricsLogger(StateCallback):
-        """Per-window means: Keras reports its metrics as means since they were last reset, so they
-        are read and reset every batch and averaged here over ``train.log_every`` steps."""
+        """Per-window means over ``train.log_every`` steps.  Keras reports its metrics as means since
+        they were last reset: it resets them when an epoch begins, and per step this resets them
+        after every batch."""
 
         def __init__(self, state):
             super().__init__(state)
-            self.losses, self.extra = [], {}
+            self.sums, self.steps = {}, 0
             self.t_window = time.time()
 
-        def on_train_batch_end(self, batch, logs=None):
+        def on_window_end(self, steps, logs):
             s = self.state
-            loss = s.loss
-            extra = {k: float(logs[k]) for k in s.loop.log_keys if logs and k in logs}
-            self.model.reset_metrics()
+            values = {"loss": s.loss, **{k: float(logs[k]) for k in s.loop.log_keys if logs and k in logs}}
+            if s.per_step:
+                self.model.reset_metrics()
             if s.skip_batch:
                 return
-            s.last_loss = loss
-            self.losses.append(loss)
-            for key, value in extra.items():
-                self.extra.setdefault(key, []).append(value)
+            s.last_loss = s.loss
+            for key, value in values.items():
+                self.sums[key] = self.sums.get(key, 0.0) + value * steps
+            self.steps += steps
             if s.every("log_every"):
                 self.flush()
 
         def flush(self):
             """Record the window's mean loss (nothing when the window is empty)."""
             s = self.state
-            if not self.losses:
+            if not self.steps:
                 return
             now = time.time()
-            loss = float(np.mean(self.losses))
-            sps = len(self.losses) / max(now - self.t_window, 1e-9)
+            means = {k: v / self.steps for k, v in self.sums.items()}
+            loss = means.pop("loss")
+            sps = self.steps / max(now - self.t_window, 1e-9)
             fields = s.loop.loss_fields(loss)
-            extra = {k: float(np.mean(v)) for k, v in self.extra.items() if v}
+            extra = means
             rec = {"step": s.step, "loss": loss, **fields, **extra, "lr": self._lr(),
                    "steps_per_sec": sps, "time": now - s.loop.t0}
             s.write(rec)
@@ -211,7 +236,7 @@ def _callback_classes():
                 tf.summary.scalar("train/learning_rate", rec["lr"])
                 tf.summary.scalar("train/steps_per_sec", sps)
             s.bar.set_postfix(loss=f"{loss:.3f}", bits=f"{loss / LN2:.3f}", refresh=False)
-            self.losses, self.extra, self.t_window = [], {}, now
+            self.sums, self.steps, self.t_window = {}, 0, now
 
         def _lr(self):
             opt = self.model.optimizer
@@ -221,7 +246,7 @@ def _callback_classes():
                 return float(np.asarray(opt._get_current_learning_rate()))
 
     class Checkpointer(StateCallback):
-        def on_train_batch_end(self, batch, logs=None):
+        def on_window_end(self, steps, logs):
             if not self.state.skip_batch and self.state.every("checkpoint_every"):
                 self.save()
 
@@ -241,7 +266,7 @@ def _callback_classes():
                     s.log(f"checkpoint {p.name} ({why})")
 
     class Validator(StateCallback):
-        def on_train_batch_end(self, batch, logs=None):
+        def on_window_end(self, steps, logs):
             if not self.state.skip_batch and self.state.every("valid_every"):
                 self.validate()
 
@@ -260,7 +285,7 @@ def _callback_classes():
             loop = state.loop
             self.deadline = loop.t0 + 60 * loop.max_minutes if loop.max_minutes else None
 
-        def on_train_batch_end(self, batch, logs=None):
+        def on_window_end(self, steps, logs):
             s = self.state
             if s.skip_batch:
                 return

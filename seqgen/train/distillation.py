@@ -326,6 +326,8 @@ class DistillLoop(TrainLoop):
         return f"{loss:.4f} (objective, nats/sample)"
 
     def curves_png(self, metrics_path, png_path):
+        from seqgen.utils.plots import distill_curves_png
+
         return distill_curves_png(metrics_path, png_path)
 
     def _health_batch(self):
@@ -384,52 +386,3 @@ def distill(config_path, teacher_dir, data_dir, out_dir, max_steps=None, max_min
             resume=False, quiet=False) -> dict:
     loop = DistillLoop(config_path, teacher_dir, data_dir, out_dir, max_steps, max_minutes, overrides, resume, quiet)
     return loop.run_training()
-
-
-# --------------------------------------------------------------------------- curves
-
-
-def distill_curves_png(metrics_jsonl, path):
-    """Three panels against the step: KL (train and held-out); the teacher's NLL of the
-    student's samples next to its NLL of real audio; the power loss."""
-    from seqgen.utils.plots import read_metrics
-
-    recs = read_metrics(metrics_jsonl)
-    if recs is None:
-        return None
-
-    def series(key):
-        pts = sorted((r["step"], r[key]) for r in recs if key in r and r[key] is not None)
-        return list(zip(*pts)) if pts else None
-
-    from seqgen.utils.plots import _plt
-
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    panels = [
-        (axes[0], [("kl", "train KL"), ("valid_kl", "held-out KL")], "KL(student || teacher), nats/sample"),
-        (axes[1], [("teacher_nll_student", "student samples (train)"),
-                   ("valid_teacher_nll_student", "student samples (held-out)"),
-                   ("valid_teacher_nll_real", "real audio (held-out)")], "teacher NLL, nats/sample"),
-        (axes[2], [("power", "train"), ("valid_power", "held-out")], "power loss"),
-    ]
-    drawn = False
-    for ax, keys, label in panels:
-        for key, name in keys:
-            s = series(key)
-            if s:
-                ax.plot(s[0], s[1], "o-" if key.startswith("valid") else "-", lw=1, ms=3, label=name)
-                drawn = True
-        ax.set_xlabel("step")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=8)
-    if not drawn:
-        plt.close(fig)
-        return None
-    fig.tight_layout()
-    path = pathlib.Path(path)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path

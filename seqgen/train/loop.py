@@ -83,7 +83,7 @@ class _Stop:
         if self.requested is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = signal.Signals(signum).name
-        print(f"\nseqgen train: {self.requested} received; checkpointing and stopping after this step",
+        print(f"\nseqgen train: {self.requested} received; checkpointing and stopping at the end of this window",
               file=sys.stderr)
 
     def __exit__(self, *exc):
@@ -290,14 +290,7 @@ class TrainLoop:
             callbacks.insert(0, backup_callback(self.backup_dir, every, write=self.dist.worker.is_chief))
         with stop:
             try:
-                while True:
-                    self.model.fit(self._dataset(step), epochs=1, steps_per_epoch=self.max_steps - step,
-                                   callbacks=callbacks, verbose=0, shuffle=False)
-                    # a rollback (train.on_nan: skip) spends batches without advancing the step: go on
-                    # to train.steps with a stream re-seeded from where the rollback left the run
-                    if cb.state.stopped_by is not None or cb.step >= self.max_steps or self.dist.distributed:
-                        break
-                    step = cb.step
+                self._run_fits(cb, callbacks, step)
             except Exception as e:
                 if self.dist.worker.count > 1:
                     self._worker_lost(e, cb)
@@ -308,6 +301,43 @@ class TrainLoop:
 
             shutil.rmtree(self.backup_dir, ignore_errors=True)  # the job is done: no restart to serve
         return cb.summary
+
+    def window(self) -> int:
+        """Steps per epoch of ``fit`` on one device: the callbacks act once per window, and every step
+        they act at (log, checkpoint, validation) is a multiple of it.  One step under a strategy."""
+        if self.dist.distributed:
+            return 1
+        t = self.cfg["train"]
+        return math.gcd(*(int(t[k]) for k in ("log_every", "checkpoint_every", "valid_every") if int(t[k])))
+
+    def _run_fits(self, cb, callbacks, step):
+        """``fit`` from ``step`` to ``max_steps``: epochs of one window on one device (a first short
+        epoch up to the next multiple of the window, a last short one to ``max_steps``), one epoch
+        of every step under a strategy.  A NaN rollback spends steps without advancing: training
+        goes on from where it left the run until ``max_steps``."""
+        state, n = cb.state, self.window()
+        state.per_step = self.dist.distributed
+        fits = 0
+        while step < self.max_steps and state.stopped_by is None:
+            fits += 1
+            if fits > 3 + self.max_steps // n:  # rollbacks that never get further: the NaN keeps coming
+                self._log(f"giving up at step {cb.step}: {fits - 1} rounds of rollbacks did not reach step "
+                          f"{self.max_steps}")
+                break
+            if state.per_step:
+                epochs, size = 1, self.max_steps - step
+            elif step % n:
+                epochs, size = 1, min(n - step % n, self.max_steps - step)
+            elif self.max_steps - step >= n:
+                epochs, size = (self.max_steps - step) // n, n
+            else:
+                epochs, size = 1, self.max_steps - step
+            state.window = size
+            self.model.fit(self._dataset(step), epochs=epochs, steps_per_epoch=size, callbacks=callbacks,
+                           verbose=0, shuffle=False)
+            if self.dist.distributed:
+                break
+            step = cb.step
 
     def _worker_lost(self, error, cb):
         """A multi-worker job whose peer died: one line saying how to go on."""

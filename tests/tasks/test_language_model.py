@@ -114,3 +114,15 @@ def test_byte_lm_recipe_tiny(tmp_path):
     assert m["step"] == 30 and m["bits_per_byte"] < 8.0 and m["num_bytes"] > 0
     manifest = json.loads((work / "data" / "manifest.json").read_text())
     assert manifest["kind"] == "text" and manifest["source"] == "stdlib"
+    # `seqgen generate --prompt $'\xff\xfeabc'` used to stop with UnicodeEncodeError: argv carries those
+    # bytes as surrogate escapes; the model reads the bytes and stdout gets them back as they were
+    import os
+    import subprocess
+    import sys
+
+    raw = b"\xff\xfeabc"
+    p = subprocess.run([sys.executable, "-m", "seqgen.cli", "generate", "--run", str(work / "run"), "--prompt", raw,
+                        "--max-bytes", "8", "--seed", "1"], capture_output=True, cwd=str(REPO),
+                       env=dict(os.environ, SEQGEN_PROGRESS="0"))
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert p.stdout.startswith(raw) and len(p.stdout) > len(raw) + 1
