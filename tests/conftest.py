@@ -80,6 +80,20 @@ def tiny_run(espeak_vocoder_data, tmp_path_factory):
     return run
 
 
+def cli_here(*args):
+    """``seqgen ARGS`` in this process (quick: no interpreter or TensorFlow start-up; what a test
+    registered here is seen): ``(exit code, stdout, stderr)``."""
+    import contextlib
+    import io
+
+    from seqgen import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
+
+
 def _np(x):
     """A backend tensor (or anything array-like) as a numpy array."""
     import numpy as np

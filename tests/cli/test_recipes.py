@@ -4,7 +4,7 @@ import json
 import pytest
 import soundfile as sf
 
-from conftest import run_cli
+from conftest import cli_here, run_cli
 
 
 def test_tiny_vocoder_recipe_end_to_end_without_data(tmp_path):
@@ -27,13 +27,13 @@ def test_tiny_vocoder_recipe_end_to_end_without_data(tmp_path):
     assert "reusing prepared data" in p2.stderr and "nothing to do" in p2.stderr
 
 
-def test_unknown_recipe_and_preset(tmp_path):
-    p = run_cli("recipe", "run", "nope", check=False)
-    assert p.returncode == 2 and "ljspeech_vocoder" in p.stderr
-    p = run_cli("recipe", "run", "ljspeech_vocoder", "--preset", "huge", "--workdir", tmp_path, check=False)
-    assert p.returncode == 2 and "tiny, small, full" in p.stderr
-    p = run_cli("recipe", "list")
-    assert "ljspeech_vocoder" in p.stdout and "fsdd_speakers" in p.stdout
+def test_unknown_recipe_and_preset(tmp_path, quiet_cli):
+    code, _, err = cli_here("recipe", "run", "nope")
+    assert code == 2 and "ljspeech_vocoder" in err
+    code, _, err = cli_here("recipe", "run", "ljspeech_vocoder", "--preset", "huge", "--workdir", tmp_path)
+    assert code == 2 and "tiny, small, full" in err
+    code, out, _ = cli_here("recipe", "list")
+    assert code == 0 and "ljspeech_vocoder" in out and "fsdd_speakers" in out
 
 
 def _fsdd_subset(shared_data, tmp_path, per_speaker=5):

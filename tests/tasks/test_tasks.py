@@ -5,15 +5,13 @@ with no edit anywhere else; runs used with the wrong verb get one line naming th
 check over the code's syntax finds no read of the data kind outside the tasks and data preparation.
 """
 import ast
-import contextlib
-import io
 import json
 import pathlib
 
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, cli_here
 
 TOY_CONFIG = """
 model: {type: toy_transformer, num_layers: 1, d_model: 32, num_heads: 2, max_length: 32, dropout: 0.0}
@@ -75,16 +73,6 @@ def _toy_data(folder):
     return folder
 
 
-def _cli(*args):
-    """``seqgen ARGS`` in this process (the toy task is registered here): (exit code, stdout, stderr)."""
-    from seqgen import cli
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_a_fourth_task_defined_here_trains_and_evaluates_through_the_cli(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQGEN_PROGRESS", "0")
     _toy_task()
@@ -92,18 +80,18 @@ def test_a_fourth_task_defined_here_trains_and_evaluates_through_the_cli(tmp_pat
     cfg = tmp_path / "toy.yaml"
     cfg.write_text(TOY_CONFIG)
     run = tmp_path / "run"
-    code, _, err = _cli("train", cfg, "--data", data, "--out", run)
+    code, _, err = cli_here("train", cfg, "--data", data, "--out", run)
     assert code == 0, err
     info = json.loads((run / "run.json").read_text())
     assert info["data"]["kind"] == "toy" and info["model_type"] == "toy_transformer"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     valid = [r["valid_bits_per_byte"] for r in records if "valid_bits_per_byte" in r]
     assert valid and valid[-1] < 1.0  # counting bytes are nearly certain once learned (log2(259) = 8.0 at start)
-    code, out, err = _cli("evaluate", "--run", run)
+    code, out, err = cli_here("evaluate", "--run", run)
     assert code == 0, err
     res = json.loads(out)
     assert res["toy_bits_per_byte"] == pytest.approx(valid[-1], abs=1e-4) and res["step"] == 40
-    code, _, err = _cli("sample", "--run", run, "--mel-from", "x.wav", "--out", tmp_path / "y.wav")
+    code, _, err = cli_here("sample", "--run", run, "--mel-from", "x.wav", "--out", tmp_path / "y.wav")
     assert code == 2 and err.count("\n") == 1 and "counting run (toy data)" in err and "seqgen generate" in err
 
 
@@ -117,12 +105,12 @@ def test_a_run_used_with_the_wrong_verb_gets_one_line_naming_the_right_one(tmp_p
     voc = tmp_path / "voc"
     voc.mkdir()
     (voc / "run.json").write_text(json.dumps({"model_type": "wavenet", "data": {"kind": "vocoder"}}))
-    code, _, err = _cli("sample", "--run", lm, "--mel-from", "x.wav", "--out", tmp_path / "y.wav")
+    code, _, err = cli_here("sample", "--run", lm, "--mel-from", "x.wav", "--out", tmp_path / "y.wav")
     assert code == 2 and err.count("\n") == 1
     assert "byte language model run (text data)" in err and f"seqgen generate --run {lm}" in err
-    code, _, err = _cli("translate", "--run", lm, "hello")
+    code, _, err = cli_here("translate", "--run", lm, "hello")
     assert code == 2 and "seqgen generate" in err
-    code, _, err = _cli("generate", "--run", voc, "--prompt", "x")
+    code, _, err = cli_here("generate", "--run", voc, "--prompt", "x")
     assert code == 2 and "vocoder run" in err and f"seqgen sample --run {voc}" in err
 
 

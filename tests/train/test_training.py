@@ -126,7 +126,7 @@ def _nan_loop(at_step, **kw):
                  overrides=[f"train.{k}={v}" for k, v in kw.items()])
 
 
-@pytest.mark.parametrize("policy", ["skip", "stop"])
+@pytest.mark.parametrize("policy", ["skip", pytest.param("stop", marks=pytest.mark.slow)])
 def test_a_non_finite_loss_never_reaches_a_checkpoint(espeak_vocoder_data, tmp_path, capsys, policy, monkeypatch):
     """train.on_nan: skip rolls back to the last checkpoint and goes on to the end; stop ends the run
     there. Either way no checkpoint is written from the non-finite step."""
