@@ -68,11 +68,13 @@ def test_transformer_trains_evaluates_and_generates(text_data, tmp_path):
 
     # tiny trains on windows of 64 bytes with max_length 128: generation re-reads at most
     # 64 - chunk bytes, never reaching position embeddings that training never updated
-    from seqgen.tasks.language_model import _context_limit, load_text_run
+    import seqgen
+    from seqgen.tasks.language_model import _context_limit
 
-    model, _, info = load_text_run(run, kinds=("text",))
-    assert info["trained_window"] == 64 and model.max_length == 128
-    assert _context_limit(model, 32, info["trained_window"]) == 32
+    lm = seqgen.load(run)
+    model = lm.model
+    assert lm.trained_window == 64 and model.max_length == 128
+    assert _context_limit(model, 32, lm.trained_window) == 32
     assert _context_limit(model, 32) == 96
     p = run_cli("generate", "--run", run, "--prompt", "x", "--chunk", "64", check=False)
     assert p.returncode == 2 and "trained on windows of 64" in p.stderr
