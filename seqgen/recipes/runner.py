@@ -94,7 +94,6 @@ def _resolve_input(spec, data):
 def check_input(spec, data=None) -> str:
     """The recipe's source (``data`` or its default), checked cheaply; a one-line error when unusable."""
     from data_prep.sources import check_source
-
     from seqgen.tasks.base import task_for_recipe
 
     task = task_for_recipe(spec)

@@ -39,12 +39,12 @@ class Task:
     #: what the run is, for messages ("vocoder", "byte language model", ...)
     title = ""
 
-    def __init__(self, run_dir, model=None, step=None, info=None):
+    def __init__(self, run_dir, info=None):
         from seqgen.runs import Run
 
         self.run = Run(run_dir)
         self.info = info if info is not None else self.run.info()
-        self._model, self._step, self._ckpt = model, step, None
+        self._model = self._step = self._ckpt = None
 
     # ------------------------------------------------------------ a trained run
     @property

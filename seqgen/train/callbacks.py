@@ -57,7 +57,7 @@ class TrainState:
         self.stopped_by: str | None = None
         self.last_loss = float("nan")
         self.loss = float("nan")  # this batch's loss (NanGuard reads it for everyone)
-        self.skip_batch = False  # set by NanGuard: the other callbacks leave this window alone
+        self.skip_window = False  # set by NanGuard: the other callbacks leave this window alone
         self.window = 1          # steps in the window now running (set by the loop before each fit)
         self.per_step = True     # True: act after every batch; False: after every epoch of `window` steps
         self.stop = stop         # the signal handler's flag (train.loop._Stop), set by the loop
@@ -161,11 +161,11 @@ def _callback_classes():
     class NanGuard(StateCallback):
         def on_window_end(self, steps, logs):
             s = self.state
-            s.skip_batch = False
+            s.skip_window = False
             s.loss = loss = s.loop.batch_loss(logs)
             if np.isfinite(loss):
                 return
-            s.skip_batch = True
+            s.skip_window = True
             where = f"step {s.step}" if steps == 1 else f"steps {s.step - steps + 1}-{s.step}"
             if s.t["on_nan"] == "stop":
                 s.log(f"non-finite loss at {where}; stopping (train.on_nan: stop); "
@@ -203,7 +203,7 @@ def _callback_classes():
             values = {"loss": s.loss, **{k: float(logs[k]) for k in s.loop.log_keys if logs and k in logs}}
             if s.per_step:
                 self.model.reset_metrics()
-            if s.skip_batch:
+            if s.skip_window:
                 return
             s.last_loss = s.loss
             for key, value in values.items():
@@ -218,11 +218,10 @@ def _callback_classes():
             if not self.steps:
                 return
             now = time.time()
-            means = {k: v / self.steps for k, v in self.sums.items()}
-            loss = means.pop("loss")
+            extra = {k: v / self.steps for k, v in self.sums.items()}
+            loss = extra.pop("loss")
             sps = self.steps / max(now - self.t_window, 1e-9)
             fields = s.loop.loss_fields(loss)
-            extra = means
             rec = {"step": s.step, "loss": loss, **fields, **extra, "lr": self._lr(),
                    "steps_per_sec": sps, "time": now - s.loop.t0}
             s.write(rec)
@@ -247,7 +246,7 @@ def _callback_classes():
 
     class Checkpointer(StateCallback):
         def on_window_end(self, steps, logs):
-            if not self.state.skip_batch and self.state.every("checkpoint_every"):
+            if not self.state.skip_window and self.state.every("checkpoint_every"):
                 self.save()
 
         def save(self, why=""):
@@ -267,7 +266,7 @@ def _callback_classes():
 
     class Validator(StateCallback):
         def on_window_end(self, steps, logs):
-            if not self.state.skip_batch and self.state.every("valid_every"):
+            if not self.state.skip_window and self.state.every("valid_every"):
                 self.validate()
 
         def validate(self):
@@ -287,7 +286,7 @@ def _callback_classes():
 
         def on_window_end(self, steps, logs):
             s = self.state
-            if s.skip_batch:
+            if s.skip_window:
                 return
             if s.step >= s.loop.max_steps:
                 self.model.stop_training = True

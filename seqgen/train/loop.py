@@ -163,6 +163,11 @@ class TrainLoop:
     def batch_loss(self, logs) -> float:
         return float(logs.get("loss", float("nan"))) if logs else float("nan")
 
+    @property
+    def unit(self) -> str:
+        """What the held-out figure counts bits per: the task's unit."""
+        return self.task.unit
+
     def loss_fields(self, loss) -> dict:
         """What a log window records about its mean loss (metrics.jsonl and TensorBoard train/*)."""
         return {f"bits_per_{self.unit}": loss / LN2}
@@ -236,7 +241,6 @@ class TrainLoop:
         if hasattr(model, "summary_text"):  # layers, receptive field, parameters
             sr = self.data_info.get("sample_rate")
             self._log(model.summary_text(sr) if sr else model.summary_text())
-        self.unit = self.task.unit
         self.writer = tf.summary.create_file_writer(str(self.run.path / "tb")) if chief else \
             tf.summary.create_noop_writer()
 
