@@ -18,12 +18,22 @@ RUNTIME = [
     "espeakng-loader>=0.2.4",
 ]
 
+# Speech-quality scoring (`seqgen evaluate --quality`): PESQ (source-only: it compiles), STOI, and
+# DNSMOS, whose ONNX models speechmos bundles and onnxruntime runs.
+QUALITY = [
+    "pesq>=0.0.4",
+    "pystoi>=0.4",
+    "speechmos>=0.0.1",
+    "onnxruntime>=1.17",
+    "requests>=2.28",  # speechmos imports it
+]
+
 TEST = [
     "pytest>=8",
     "pytest-timeout>=2.3",
     "hypothesis>=6.100",
     "jax[cpu]>=0.4.30",
-]
+] + QUALITY
 
 setup(
     name="seqgen",
@@ -34,6 +44,6 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["seqgen", "seqgen.*", "data_prep", "data_prep.*"]),
     install_requires=RUNTIME,
-    extras_require={"test": TEST},
+    extras_require={"test": TEST, "quality": QUALITY},
     entry_points={"console_scripts": ["seqgen=seqgen.cli:main"]},
 )

@@ -197,8 +197,13 @@ def _detect_rate(items) -> int:
 
 def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels: int = 80,
             valid_fraction: float = 0.05, audio_column: str = "path", text_column: str | None = None,
-            speaker_column: str | None = None, workers: int | None = None, shard_mb: int = 64) -> dict:
-    """Prepare a vocoder corpus; returns the manifest (also written to OUT/manifest.json)."""
+            speaker_column: str | None = None, workers: int | None = None, shard_mb: int = 64,
+            valid_ids=None) -> dict:
+    """Prepare a vocoder corpus; returns the manifest (also written to OUT/manifest.json).
+
+    ``valid_ids``: a list file (:mod:`seqgen.quality.yardstick`: every listed utterance, eval and dev)
+    or a list of ids that make the valid split, instead of a hashed ``valid_fraction``: so a fixed set
+    of evaluation utterances is never trained on.  Each must be in the source."""
     from seqgen.data import audio as A
 
     out = common.prepare_out_dir(out)
@@ -219,13 +224,18 @@ def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels
         seen[it["id"]] = n + 1
         if n:
             it["id"] = f"{it['id']}#{n}"
-    valid_ids = common.split_keys([it["id"] for it in items], valid_fraction)
+    valid_list = valid_ids if isinstance(valid_ids, (str, pathlib.Path)) else None
+    if valid_ids is not None:
+        valid_ids = _listed_valid_ids(valid_ids, items, src)
+    else:
+        valid_ids = common.split_keys([it["id"] for it in items], valid_fraction)
 
     workers = max(1, workers or min(4, os.cpu_count() or 1))
     ctx = multiprocessing.get_context("spawn")
     jobs = [(it, params.to_dict(), bits) for it in items]
     stats = {"train": A.NormStats(n_mels), "valid": A.NormStats(n_mels)}
     totals = {"train": [0, 0], "valid": [0, 0]}  # items, samples
+    split_ids: dict[str, list[str]] = {"train": [], "valid": []}
     used_speakers: set[str] = set()
     with ctx.Pool(workers) if workers > 1 else _InlinePool() as pool:
         writers = {s: common.ShardWriter(out, s, shard_mb << 20) for s in ("train", "valid")}
@@ -240,6 +250,7 @@ def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels
             writers[split].write(_example(item, speaker_ids[item["speaker"]], wav, mulaw, mel, bits))
             totals[split][0] += 1
             totals[split][1] += len(wav)
+            split_ids[split].append(item["id"])
             used_speakers.add(item["speaker"])
             stats[split].update(mel)
         bar.close()
@@ -256,6 +267,7 @@ def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels
             renamed.append(new)
         shards = {"train": renamed, "valid": []}
         totals = {"train": totals["valid"], "valid": [0, 0]}
+        split_ids = {"train": split_ids["valid"], "valid": []}
         stats["train"] = stats["valid"]
     stats = stats["train"]
     skipped.report("inputs")
@@ -279,15 +291,33 @@ def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels
         "speakers_present": sorted(used_speakers),
         "stats": "stats.json",
         "splits": {s: {"num_items": totals[s][0], "num_samples": int(totals[s][1]),
-                       "seconds": round(totals[s][1] / sample_rate, 3), "shards": shards[s]}
+                       "seconds": round(totals[s][1] / sample_rate, 3), "shards": shards[s],
+                       "ids": sorted(split_ids[s])}
                    for s in ("train", "valid")},
         "skipped": skipped.items,
+        "valid_ids": str(valid_list) if valid_list is not None else None,
     })
     common.write_json_atomic(out / common.MANIFEST, manifest)
     print(f"prepared {num_items} utterances ({manifest['total_seconds']:.1f} s at {sample_rate} Hz, "
           f"{len(speakers)} speaker(s); train {totals['train'][0]}, valid {totals['valid'][0]}) in {out}",
           file=sys.stderr)
     return manifest
+
+
+def _listed_valid_ids(listed, items, src) -> set:
+    """The ids of a ``--valid-ids`` list, each checked to be in the source."""
+    from seqgen.quality import yardstick
+
+    where = f"--valid-ids {listed}"
+    ids = yardstick.read(listed, "all") if isinstance(listed, (str, pathlib.Path)) else [str(i) for i in listed]
+    have = {it["id"] for it in items}
+    absent = [i for i in ids if i not in have]
+    if absent:
+        raise DataError(f"{where}: {len(absent)} of the {len(ids)} listed utterances are not in --input {src} "
+                        f"(first: {absent[0]}); list ids of this corpus, or leave --valid-ids out")
+    if len(set(ids)) == len(have):
+        raise DataError(f"{where}: lists every utterance of --input {src}; nothing would be left to train on")
+    return set(ids)
 
 
 class _InlinePool:

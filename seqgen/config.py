@@ -59,6 +59,7 @@ DEFAULTS = {
         "seconds": 2.0,
         "seed": 0,
         "chunk_size": 4096,
+        "quality_utterances": 24,  # vocoder recipes' quality stage: utterances scored when there is no yardstick
     },
 }
 

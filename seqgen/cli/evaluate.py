@@ -5,10 +5,28 @@ import json
 import pathlib
 
 from seqgen.cli.types import positive_int as _positive_int
+from seqgen.errors import SeqgenError
+
+
+def _cmd_quality(a):
+    from seqgen.tasks.base import load
+
+    res = load(a.run).quality(data=a.data, utterances=a.utterances, subset=a.subset,
+                              max_utterances=a.max_utterances, method=a.method, temperature=a.temperature,
+                              seed=a.seed, batch_size=a.batch_size, json_out=a.json, plot=a.plot,
+                              audio_dir=a.audio_dir)
+    print(json.dumps({k: res[k] for k in ("run", "step", "method", "utterances", "mean", "model_minus_griffin_lim")
+                      if k in res}, indent=2))
 
 
 def _cmd_evaluate(a):
     from seqgen.tasks.base import load
+
+    if a.quality:
+        return _cmd_quality(a)
+    for flag, value in (("--utterances", a.utterances), ("--plot", a.plot), ("--audio-dir", a.audio_dir)):
+        if value:
+            raise SeqgenError(f"{flag} goes with --quality (speech-quality scoring of a vocoder run)")
 
     task = load(a.run)
     data = task.data_dir(a.data)
@@ -24,7 +42,8 @@ def _cmd_evaluate(a):
 
 def add(sub):
     p = sub.add_parser("evaluate", help="held-out NLL of a run on prepared data (JSON)",
-                       description="Writes {nll_bits_per_sample, num_samples, step, ...} for audio models, "
+                       description="Writes {nll_bits_per_sample, nll_bits_per_16bit_sample, num_samples, step, ...} for audio "
+                                   "models (with --quality: speech-quality scores of whole resyntheses), "
                                    "{bits_per_byte, num_bytes, step, ...} for byte LMs and {bleu, chrf, "
                                    "signature, num_pairs, step, ...} for translation (sacrebleu).")
     p.add_argument("--run", required=True, metavar="RUN")
@@ -35,4 +54,19 @@ def add(sub):
                    help="translation: beam search with K beams (default: greedy)")
     p.add_argument("--max-pairs", type=int, default=0, help="translation: decode only the first N pairs (0 = all)")
     p.add_argument("--json", metavar="OUT.json")
+    q = p.add_argument_group("speech quality of a vocoder run (--quality; needs pip install -e '.[quality]')")
+    q.add_argument("--quality", action="store_true",
+                   help="resynthesize whole utterances from their own mels and score them (PESQ-WB, STOI, DNSMOS, "
+                        "F0 RMSE / voicing error, MCD, log-mel L1) beside Griffin-Lim and the recordings")
+    q.add_argument("--utterances", metavar="LIST", help="the utterances to score: a yardstick list "
+                   "(recipes/ljspeech_vocoder/yardstick.tsv) or one id per line (default: DATA's valid split)")
+    q.add_argument("--subset", default="eval", choices=["eval", "dev", "all"], help="which rows of a yardstick list")
+    q.add_argument("--max-utterances", type=int, default=24, help="without --utterances: at most this many")
+    q.add_argument("--method", default=None, help="sampling method (default: the run's: cached, or parallel "
+                                                     "for a student)")
+    q.add_argument("--temperature", type=float, default=None)
+    q.add_argument("--seed", type=int, default=None)
+    q.add_argument("--batch-size", type=_positive_int, default=8, help="utterances per sampling loop")
+    q.add_argument("--plot", metavar="OUT.png", help="per-utterance scores and one utterance's spectrograms")
+    q.add_argument("--audio-dir", metavar="DIR", help="write each resynthesis and its Griffin-Lim as wav")
     p.set_defaults(func=_cmd_evaluate)

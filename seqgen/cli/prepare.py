@@ -8,7 +8,7 @@ def _cmd_prepare_vocoder(a):
 
     vocoder.prepare(a.input, a.out, sample_rate=a.sample_rate, bits=a.bits, n_mels=a.n_mels,
                     valid_fraction=a.valid_fraction, audio_column=a.audio_column, text_column=a.text_column,
-                    speaker_column=a.speaker_column, workers=a.workers)
+                    speaker_column=a.speaker_column, workers=a.workers, valid_ids=a.valid_ids)
 
 
 def _cmd_prepare_text(a):
@@ -40,6 +40,9 @@ def add(sub):
                    help="mu-law bits (default 8: 256 classes)")
     v.add_argument("--n-mels", type=positive_int, default=80)
     v.add_argument("--valid-fraction", type=fraction, default=0.05)
+    v.add_argument("--valid-ids", default=None, metavar="LIST",
+                   help="the valid split is exactly these utterances (a yardstick list such as "
+                        "recipes/ljspeech_vocoder/yardstick.tsv, or one id per line), so they are never trained on")
     v.add_argument("--audio-column", default="path", help="CSV manifest: column with audio paths")
     v.add_argument("--text-column", default=None, help="CSV manifest: column with the transcript")
     v.add_argument("--speaker-column", default=None, help="CSV manifest: column with the speaker")

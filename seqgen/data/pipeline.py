@@ -220,6 +220,22 @@ def vocoder_eval_dataset(data_dir, split="valid", window=8192, batch_size=4, dis
     return ds.batch(batch_size)
 
 
+def vocoder_utterances(data_dir, splits=("valid", "train"), ids=None):
+    """Whole utterances of a prepared corpus: ``{"id", "speaker", "audio", "mel", "split"}`` numpy dicts,
+    split by split in shard order (only those whose id is in ``ids``, when given)."""
+    info = VocoderData(data_dir)
+    wanted = None if ids is None else set(ids)
+    parse = _parse_vocoder(info.n_mels, info.bits)
+    for split in splits:
+        if not info.manifest["splits"].get(split, {}).get("shards"):
+            continue
+        for item in _tf().data.TFRecordDataset(info.shards(split)).map(parse):
+            uid = item["id"].numpy().decode("utf-8")
+            if wanted is None or uid in wanted:
+                yield {"id": uid, "speaker": int(item["speaker"]), "audio": item["audio"].numpy(),
+                       "mel": item["mel"].numpy(), "split": split}
+
+
 def vocoder_arrays(data_dir, split="train", window=8192, num_windows=64, seed=0, discrete=True,
                    silence_class=128):
     """``num_windows`` random windows as numpy arrays: (inputs dict, target, weight)."""

@@ -32,7 +32,7 @@ import time
 from seqgen.errors import ConfigError, SeqgenError
 
 RECIPE_KEYS = {"name", "description", "kind", "distill", "default_input", "default_preset", "presets", "prepare",
-               "sample", "shared_input", "data_hint"}
+               "sample", "shared_input", "data_hint", "yardstick"}
 
 
 def recipes_root() -> pathlib.Path:
@@ -136,11 +136,32 @@ class Recipe:
         data_dir = self.work / "data"
         self.stage(1, f"prepare {self.src} -> {data_dir}")
         manifest_path = data_dir / "manifest.json"
-        if manifest_path.is_file() and json.loads(manifest_path.read_text()).get("source") == str(self.src):
+        options = dict(self.spec.get("prepare") or {})
+        if self.yardstick:
+            options["valid_ids"] = str(self.yardstick)
+            print(f"the valid split is the yardstick {self.yardstick} (never trained on)", file=sys.stderr)
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        if manifest.get("source") == str(self.src) and manifest.get("valid_ids") == options.get("valid_ids"):
             print(f"reusing prepared data in {data_dir}", file=sys.stderr)
         else:
-            prepare_corpus(kind, self.src, data_dir, **dict(self.spec.get("prepare") or {}))
+            prepare_corpus(kind, self.src, data_dir, **options)
         return data_dir
+
+    @property
+    def yardstick(self) -> pathlib.Path | None:
+        """The recipe's committed evaluation list, when the source is an LJSpeech-layout folder that holds
+        every listed utterance (then they make the valid split and the quality stage scores its eval rows)."""
+        name = self.spec.get("yardstick")
+        if not name:
+            return None
+        from seqgen.quality import yardstick
+
+        path = self.spec["folder"] / name
+        src = pathlib.Path(str(self.src))
+        if not (src / "metadata.csv").is_file():
+            return None
+        have = set(yardstick.metadata_ids(src))
+        return path if set(yardstick.read(path, "all")) <= have else None
 
     def prepare_and_train(self, kind):
         """Stages 1 and 2 of a one-run recipe: ``(data_dir, run_dir, training summary)``."""

@@ -76,6 +76,11 @@ class Task:
         return self.held_out(self.model, self.data_dir(data), split, self.config().get("data", {}), max_windows,
                              progress)
 
+    def quality(self, **options) -> dict:
+        """Speech-quality scores of whole resyntheses (vocoders only: `seqgen evaluate --quality`)."""
+        raise SeqgenError(f"--quality scores vocoder runs; {self.run.path} is a {self.title} run "
+                          f"(leave out --quality for its held-out figures)")
+
     # ------------------------------------------------------------ training side
     @classmethod
     def data_info(cls, data_dir) -> dict:
@@ -105,6 +110,8 @@ class Task:
 
     #: the keys of :meth:`held_out`'s result that validation logs: bits per unit, and how many units
     held_out_keys = ("bits_per_byte", "num_bytes")
+    #: further keys of :meth:`held_out`'s result that validation logs, and the names it logs them under
+    held_out_extra: dict = {}
 
     @classmethod
     def held_out(cls, model, data_dir, split, data_cfg: dict, max_windows=0, progress=False) -> dict:
@@ -112,11 +119,11 @@ class Task:
         raise NotImplementedError
 
     @classmethod
-    def valid_bits(cls, model, data_dir, data_cfg: dict) -> tuple[float, int]:
-        """``(bits per unit, number of units)`` on the valid split, as validation logs them."""
+    def valid_bits(cls, model, data_dir, data_cfg: dict) -> tuple[float, int, dict]:
+        """``(bits per unit, number of units, {further figures})`` on the valid split, as validation logs them."""
         res = cls.held_out(model, data_dir, "valid", data_cfg, int(data_cfg["max_valid_windows"]))
         bits, count = cls.held_out_keys
-        return res[bits], res[count]
+        return res[bits], res[count], {name: res[key] for key, name in cls.held_out_extra.items()}
 
     @classmethod
     def after_validation(cls, model, loop, step) -> None:

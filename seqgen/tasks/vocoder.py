@@ -162,7 +162,9 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
 def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_windows=0, progress=False):
     """Negative log-likelihood of every sample of ``split`` (or its first ``max_windows`` windows).
 
-    Returns ``{"nll_bits_per_sample", "nll_nats_per_sample", "num_samples"}``.
+    Returns ``{"nll_bits_per_sample", "nll_nats_per_sample", "nll_bits_per_16bit_sample", "num_samples"}``:
+    the last in one unit across output heads and bit depths (see
+    :meth:`~seqgen.core.distributions.Distribution.bits_to_16bit`).
     The split is cut into consecutive windows (each window's first input is the
     true previous sample), so the figure is the model's NLL of the split with
     at most ``window`` samples of context, over every real sample exactly once.
@@ -174,7 +176,7 @@ def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_
     window = max(info.hop, (int(window) // info.hop) * info.hop)
     ds = D.vocoder_eval_dataset(data_dir, split, window, batch_size, discrete=dist.input_is_discrete,
                                 silence_class=D.silence_input(dist))
-    total, count, seen = 0.0, 0.0, 0
+    total, total16, count, seen = 0.0, 0.0, 0.0, 0
     bar = None
     if progress:
         from seqgen.utils.progress import progress as pbar
@@ -190,6 +192,7 @@ def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_
         nll = np.asarray(dist.nll(params, target.numpy()), np.float64)
         w = weight.numpy().astype(np.float64)
         total += float((nll * w).sum())
+        total16 += float((dist.bits_to_16bit(target.numpy()) * w).sum())
         count += float(w.sum())
         seen += nll.shape[0]
         if bar is not None:
@@ -199,7 +202,8 @@ def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_
     if bar is not None:
         bar.close()
     nats = total / max(count, 1.0)
-    return {"nll_bits_per_sample": nats / LN2, "nll_nats_per_sample": nats, "num_samples": int(count)}
+    return {"nll_bits_per_sample": nats / LN2, "nll_nats_per_sample": nats,
+            "nll_bits_per_16bit_sample": nats / LN2 + total16 / max(count, 1.0), "num_samples": int(count)}
 
 
 # --------------------------------------------------------------------------- text
@@ -223,6 +227,14 @@ class Vocoder(Task):
         """Resynthesize an audio file from its own mel (computed with the run's features)."""
         return sample(self.run.path, out, mel_from=audio_path, **options)
 
+
+    def quality(self, **options) -> dict:
+        """The speech-quality report of this run (:func:`seqgen.quality.report.evaluate_quality`'s options:
+        ``data``, ``utterances``, ``subset``, ``max_utterances``, ``method``, ``temperature``, ``seed``,
+        ``json_out``, ``plot``, ``audio_dir``, ...)."""
+        from seqgen.quality.report import evaluate_quality
+
+        return evaluate_quality(self, **options)
 
     # ------------------------------------------------------------ training side
     @classmethod
@@ -261,6 +273,7 @@ class Vocoder(Task):
                                  discrete=dist.input_is_discrete, silence_class=D.silence_input(dist), shard=shard)
 
     held_out_keys = ("nll_bits_per_sample", "num_samples")
+    held_out_extra = {"nll_bits_per_16bit_sample": "valid_bits_per_16bit_sample"}
 
     @classmethod
     def held_out(cls, model, data_dir, split, data_cfg, max_windows=0, progress=False):
@@ -320,16 +333,47 @@ class Vocoder(Task):
                                          float(sconf.get("reference_seconds", 2.0)))
         res = sample(run_dir, recipe.work / "sample.wav", mel_from=ref_path, plot=True, speaker=sconf.get("speaker"))
 
-        recipe.stage(4, "evaluate on the valid split")
+        recipe.stage(4, "evaluate on the valid split: NLL, and speech quality of whole resyntheses")
         voc = cls(run_dir)
         metrics = voc.evaluate(data_dir, split)
         metrics.update({"step": voc.step, "split": split, "samples_per_sec": res["samples_per_sec"]})
         work = recipe.work
-        recipe.finish(metrics, [("resynthesis", work / "sample.wav"), ("plot", work / "sample.png"),
-                                ("metrics", f"{work / 'metrics.json'}  (valid NLL {metrics['nll_bits_per_sample']:.3f} "
-                                            f"bits/sample at step {voc.step})"),
-                                ("run", f"{run_dir}  (tensorboard --logdir {run_dir / 'tb'})")])
+        lines = [("resynthesis", work / "sample.wav"), ("plot", work / "sample.png"),
+                 ("metrics", f"{work / 'metrics.json'}  (valid NLL {metrics['nll_bits_per_sample']:.3f} bits/sample, "
+                             f"{metrics['nll_bits_per_16bit_sample']:.3f} bits per 16-bit sample, at step {voc.step})")]
+        quality = cls._recipe_quality(recipe, run_dir, data_dir, split)
+        if quality:
+            metrics["quality"] = quality
+            lines.append(("quality", f"{work / 'quality.json'}, {work / 'quality.png'}, {work / 'quality_audio'}"))
+        lines.append(("run", f"{run_dir}  (tensorboard --logdir {run_dir / 'tb'})"))
+        recipe.finish(metrics, lines)
         return {"metrics": metrics, "sample": res, "train": summary}
+
+    @staticmethod
+    def _recipe_quality(recipe, run_dir, data_dir, split) -> dict | None:
+        """The recipe's quality figures (``seqgen evaluate --quality``): the yardstick's eval utterances when
+        the recipe has one for this source, else the first ``sample.quality_utterances`` of the valid split.
+        Without the ``[quality]`` extra: one line, and the recipe goes on."""
+        from seqgen import quality as Q
+
+        if Q.missing():
+            print(f"quality stage skipped: the scorers are not installed ({', '.join(Q.missing())}): "
+                  f"pip install -e '.[quality]'", file=sys.stderr)
+            return None
+        if split != "valid":
+            print("quality stage skipped: the data has no valid split (nothing held out to score)", file=sys.stderr)
+            return None
+        from seqgen.quality.report import evaluate_quality
+        from seqgen.runs import Run
+
+        work = recipe.work
+        count = int(Run(run_dir).config().get("sample", {}).get("quality_utterances", 24))
+        ys = recipe.yardstick
+        rep = evaluate_quality(Vocoder(run_dir), data_dir, utterances=ys, subset="eval", max_utterances=count,
+                               json_out=work / "quality.json", plot=work / "quality.png",
+                               audio_dir=work / "quality_audio")
+        return {"utterances": rep["utterances"], "mean": rep["mean"],
+                "model_minus_griffin_lim": rep["model_minus_griffin_lim"]}
 
     @classmethod
     def _distill_recipe(cls, recipe) -> dict:

@@ -179,13 +179,16 @@ class TrainLoop:
         """Validation every ``train.valid_every`` steps (chief only): the task's held-out figure
         to metrics.jsonl, TensorBoard and stderr, then the task's own summaries (audio for vocoders)."""
         unit = self.unit
-        bits, count = self.task.valid_bits(model, self.data_dir, self.cfg["data"])
+        bits, count, extra = self.task.valid_bits(model, self.data_dir, self.cfg["data"])
         state.summary[f"valid_bits_per_{unit}"] = bits
+        state.summary.update(extra)
         state.summary["valid_step"] = state.step
-        state.write({"step": state.step, f"valid_bits_per_{unit}": bits, "time": time.time() - self.t0})
+        state.write({"step": state.step, f"valid_bits_per_{unit}": bits, **extra, "time": time.time() - self.t0})
         tf = tensorflow()
         with self.writer.as_default(step=state.step):
             tf.summary.scalar(f"valid/bits_per_{unit}", bits)
+            for name, value in extra.items():
+                tf.summary.scalar("valid/" + name.removeprefix("valid_"), value)
         state.note(f"step {state.step}: valid {bits:.3f} bits/{unit} ({count} {unit}s)")
         try:
             self.task.after_validation(model, self, state.step)

@@ -159,3 +159,58 @@ def distill_curves_png(metrics_jsonl, path):
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+QUALITY_PANELS = (("pesq_wb", "PESQ-WB (higher better)"), ("stoi", "STOI (higher better)"),
+                  ("dnsmos_ovrl", "DNSMOS OVRL (higher better)"), ("f0_rmse_cents", "F0 RMSE, cents (lower better)"),
+                  ("mcd_db", "MCD, dB (lower better)"), ("log_mel_l1", "log-mel L1 (lower better)"))
+
+
+def quality_png(path, report: dict, example, sr: int) -> pathlib.Path:
+    """A quality report at a glance: per-utterance scores of Griffin-Lim and the model (paired lines, means
+    as bars, the recordings where the score is non-intrusive), and one utterance's spectrograms."""
+    plt = _plt()
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = report["rows"]
+    fig, axes = plt.subplots(3, 3, figsize=(14, 10.5))
+    systems = (("griffin_lim", "Griffin-Lim", "tab:orange"), ("model", "model", "tab:blue"),
+               ("recording", "recording", "tab:green"))
+    for ax, (key, label) in zip(axes[:2].ravel(), QUALITY_PANELS):
+        shown = [(k, (s, name, c)) for k, (s, name, c) in enumerate(systems)
+                 if any(r[s].get(key) is not None for r in rows)]
+        for x, (s, name, c) in shown:
+            vals = np.asarray([np.nan if r[s].get(key) is None else r[s][key] for r in rows], np.float64)
+            jitter = np.linspace(-0.12, 0.12, len(vals)) if len(vals) > 1 else np.zeros(1)
+            ax.scatter(x + jitter, vals, s=14, color=c, alpha=0.8)
+            if np.isfinite(vals).any():
+                ax.hlines(np.nanmean(vals), x - 0.3, x + 0.3, color="black", lw=2)
+        a = [r["griffin_lim"].get(key) for r in rows]
+        b = [r["model"].get(key) for r in rows]
+        for k, (u, v) in enumerate(zip(a, b)):
+            if u is not None and v is not None:
+                j = np.linspace(-0.12, 0.12, len(rows))[k] if len(rows) > 1 else 0.0
+                ax.plot([0 + j, 1 + j], [u, v], color="grey", lw=0.5, alpha=0.5)
+        d = report["model_minus_griffin_lim"].get(key, {})
+        if d.get("mean") is not None and d.get("low") is not None:
+            ax.set_title(f"{label}\nmodel - GL {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]", fontsize=9)
+        else:
+            ax.set_title(label, fontsize=9)
+        ax.set_xticks([x for x, _ in shown])
+        ax.set_xticklabels([name for _, (_, name, _) in shown])
+        ax.grid(axis="y", alpha=0.3)
+    uid, recording, floor, generated = example
+    for ax, (name, wav) in zip(axes[2], (("recording", recording), ("Griffin-Lim", floor), ("model", generated))):
+        db, hop = _spec_db(wav, sr)
+        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", extent=[0, db.shape[1] * hop / sr, 0, sr / 2000])
+        ax.set_title(f"{uid}: {name}", fontsize=9)
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("kHz")
+    u = report["utterances"]
+    fig.suptitle(f"{pathlib.Path(report['run']).name} step {report['step']} ({report['method']}, "
+                 f"T={report['temperature']}): {u['count']} utterances, {u['seconds']:.0f} s; host {report['host']}",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

@@ -15,6 +15,14 @@ def test_tiny_vocoder_recipe_end_to_end_without_data(tmp_path):
         assert (work / name).is_file(), name
     m = json.loads((work / "metrics.json").read_text())
     assert m["step"] == 30 and m["num_samples"] > 0 and m["nll_bits_per_sample"] < 8.0
+    # one unit for every head and bit depth: 8-bit mu-law classes are 1 to ~1400 16-bit steps wide
+    assert m["nll_bits_per_sample"] < m["nll_bits_per_16bit_sample"] < m["nll_bits_per_sample"] + 10.5
+    from seqgen import quality
+
+    if not quality.missing():  # the quality stage: 2 held-out utterances of the tiny preset, scored
+        q = json.loads((work / "quality.json").read_text())
+        assert q["utterances"]["count"] == m["quality"]["utterances"]["count"] == 2
+        assert (work / "quality.png").is_file() and len(list((work / "quality_audio").glob("*.wav"))) == 4
     manifest = json.loads((work / "data" / "manifest.json").read_text())
     assert manifest["source"] == "espeak:50" and manifest["num_items"] == 50
     wav, sr = sf.read(work / "sample.wav")

@@ -471,3 +471,33 @@ def test_core_modules_import_no_tensorflow_under_jax():
     env = dict(__import__("os").environ, KERAS_BACKEND="jax")
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_bits_per_16bit_sample_puts_every_head_in_one_unit():
+    """A model uniform over the 65536 16-bit values scores exactly 16 bits per 16-bit sample whatever its
+    quantizer: -log2 p(class) + log2(width of the class in 16-bit steps) = 16 for every class."""
+    for dist in (Categorical(256), Categorical(1024), Categorical(64, mu_law=False)):
+        widths = 2.0 ** dist.bits_to_16bit(np.arange(dist.num_classes))
+        assert widths.min() >= 1
+        probs = widths / widths.sum()
+        logits = np.log(probs)[None, None, :].repeat(dist.num_classes, 1).astype(np.float64)
+        nll_bits = _np(dist.nll(logits, np.arange(dist.num_classes)[None])) / math.log(2)
+        total = nll_bits[0] + dist.bits_to_16bit(np.arange(dist.num_classes))
+        np.testing.assert_allclose(total, 16.0 + math.log2(widths.sum() / 65536), atol=1e-9)
+    # 8-bit mu-law partitions the 16-bit values exactly: the outer classes are ~1400 steps wide, the centre 6
+    w = 2.0 ** Categorical(256).bits_to_16bit(np.arange(256))
+    assert w.sum() == 65536 and w[255] > 1000 and w[128] < 8
+    # a 65536-bin mixture of logistics: one 16-bit value per bin (up to rounding at the centre)
+    mol = DiscretizedMixtureOfLogistics(num_classes=65536)
+    assert np.all(mol.bits_to_16bit(np.linspace(-1, 1, 9).astype(np.float32)) <= 1.0)
+    # linear 256 levels: the same widths as a categorical over the same levels
+    x = np.linspace(-1, 1, 101).astype(np.float32)
+    lin = Categorical(256, mu_law=False)
+    np.testing.assert_array_equal(DiscretizedMixtureOfLogistics(num_classes=256).bits_to_16bit(x),
+                                  lin.bits_to_16bit(_np(lin.from_waveform(x))))
+    # a density: a 16-bit step has mass p(x)/32768, i.e. +15 bits
+    g = Gaussian()
+    params = np.array([[[0.0, math.log(0.01)]]], np.float32)
+    bits = _np(g.nll(params, np.zeros((1, 1), np.float32)))[0, 0] / math.log(2) + g.bits_to_16bit(np.zeros(1))[0]
+    step_mass = stats.norm(0, 0.01).cdf(0.5 / 32768) - stats.norm(0, 0.01).cdf(-0.5 / 32768)
+    assert bits == pytest.approx(-math.log2(step_mass), abs=1e-3)

@@ -445,3 +445,25 @@ def test_rate_from_first_readable_file_duplicate_ids_and_stale_shards(tmp_path):
     assert [i for i in ids if i.startswith("take") and i != "take"] == ["take#1"]
     listed = [n for s in m["splits"].values() for n in s["shards"]]
     assert sorted(p.name for p in out.glob("*.tfrecord")) == sorted(listed)
+
+
+def test_valid_ids_make_exactly_the_valid_split_and_a_foreign_id_is_one_line(tmp_path, capsys):
+    src = tmp_path / "clips"
+    for k in range(6):
+        _write_sine(src / f"u{k}.wav", 22050, 3000 + 256 * k, freq=200.0 + 50 * k)
+    listed = tmp_path / "list.tsv"
+    listed.write_text("# a yardstick list\nid\tset\tseconds\nu1\teval\t0.1\nu4\tdev\t0.2\n")
+    out = tmp_path / "data"
+    assert _main(["prepare", "vocoder", "--input", str(src), "--out", str(out), "--workers", "1",
+                  "--valid-ids", str(listed)]) == 0
+    m = read_manifest_json(out)
+    assert m["splits"]["valid"]["ids"] == ["u1", "u4"]
+    assert m["splits"]["train"]["ids"] == ["u0", "u2", "u3", "u5"]
+    assert sorted(r["id"] for r in _records(out, "valid")) == ["u1", "u4"]
+    # an id the corpus does not have: one line, nothing prepared
+    listed.write_text("u1\nnot-here\n")
+    capsys.readouterr()
+    assert _main(["prepare", "vocoder", "--input", str(src), "--out", str(tmp_path / "d2"), "--workers", "1",
+                  "--valid-ids", str(listed)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not-here" in err and "--valid-ids" in err

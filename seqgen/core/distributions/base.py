@@ -1,5 +1,6 @@
 """The base of the output distributions: what a network's per-step output means, and the helpers they share."""
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -38,6 +39,18 @@ class Distribution:
     def log_prob(self, params, target):
         """Log-likelihood ``[B, T]`` in nats (``-nll``)."""
         return -self.nll(params, target)
+
+    def bits_to_16bit(self, target):
+        """Per-sample bits to add to ``nll / ln 2`` so the figure is in bits per 16-bit linear sample.
+
+        A 16-bit recording takes one of 65536 values; a class that holds ``w`` of them (its width in
+        16-bit steps) gives each a ``1/w`` share of its probability, so
+        ``-log2 p(value) = -log2 p(class) + log2 w``.  A density over [-1, 1] gives a 16-bit step
+        (width 1/32768) the mass ``p(x) / 32768``: ``+15`` bits.  With this the NLL of a coarser quantizer,
+        a finer one and a continuous head are figures in one unit.  ``target``: the distribution's
+        targets (numpy); returns float64 ``[...]``.
+        """
+        raise NotImplementedError
 
     def loss(self, params, target):
         """Mean negative log-likelihood (scalar, nats per step)."""
@@ -84,6 +97,14 @@ class Distribution:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def codes_per_class(to_class, num_classes):
+    """How many of the 65536 16-bit values (``v / 32768``) fall in each class, as float64 ``[num_classes]``,
+    floored at 1 (a class no 16-bit value reaches still holds the value it is decoded to)."""
+    values = np.arange(-32768, 32768, dtype=np.float64) / 32768.0
+    classes = np.asarray(to_class(values.astype(np.float32))).astype(np.int64)
+    return np.maximum(np.bincount(classes, minlength=num_classes)[:num_classes], 1).astype(np.float64)
 
 
 # ----------------------------------------------------------------------------

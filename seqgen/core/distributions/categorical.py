@@ -1,10 +1,11 @@
 """Softmax over ``num_classes`` (optionally mu-law) classes; int inputs and targets."""
 import keras
+import numpy as np
 from keras import ops
 
 from seqgen.core import mu_law as _mu_law
 from seqgen.core import sampling as _samplers
-from seqgen.core.distributions.base import Distribution, _float, _squeeze_noise
+from seqgen.core.distributions.base import Distribution, _float, _squeeze_noise, codes_per_class
 
 
 @keras.saving.register_keras_serializable(package="seqgen")
@@ -48,6 +49,13 @@ class Categorical(Distribution):
         log_p = ops.log_softmax(logits, axis=-1)
         idx = ops.expand_dims(ops.cast(target, "int32"), -1)
         return -ops.squeeze(ops.take_along_axis(log_p, idx, axis=-1), -1)
+
+    def bits_to_16bit(self, target):
+        """``log2`` of the target class's width in 16-bit steps (see :meth:`Distribution.bits_to_16bit`)."""
+        if getattr(self, "_log2_width", None) is None:
+            self._log2_width = np.log2(codes_per_class(lambda v: ops.convert_to_numpy(self.from_waveform(v)),
+                                                       self.num_classes))
+        return self._log2_width[np.asarray(target).astype(np.int64)]
 
     def probs(self, params, temperature=1.0):
         """Class probabilities ``[..., num_classes]``."""

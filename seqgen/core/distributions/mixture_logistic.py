@@ -2,10 +2,12 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from seqgen.core import sampling as _samplers
-from seqgen.core.distributions.base import NOISE_EPS, Distribution, _dtype, _float, _is_int_dtype
+from seqgen.core.distributions.base import (NOISE_EPS, Distribution, _dtype, _float, _is_int_dtype,
+                                            codes_per_class)
 
 
 # ----------------------------------------------------------------------------
@@ -131,6 +133,16 @@ class DiscretizedMixtureOfLogistics(Distribution):
         logits, _, _ = self.split_params(params)
         comp = self.component_log_probs(params, target)
         return -ops.logsumexp(ops.log_softmax(logits, axis=-1) + comp, axis=-1)
+
+    def bits_to_16bit(self, target):
+        """``log2`` of the target bin's width in 16-bit steps (0 for 65536 bins)."""
+        if getattr(self, "_log2_width", None) is None:
+            self._log2_width = np.log2(codes_per_class(lambda v: ops.convert_to_numpy(self.bin_index(v)),
+                                                       self.num_classes))
+        target = np.asarray(target)
+        k = target.astype(np.int64) if target.dtype.kind in "iu" else \
+            np.asarray(ops.convert_to_numpy(self.bin_index(target.astype(np.float32)))).astype(np.int64)
+        return self._log2_width[k]
 
     # -- sampling -----------------------------------------------------------
     def sample(self, params, noise, temperature=1.0):
