@@ -16,6 +16,8 @@ RUNTIME = [
     "tqdm>=4.66",
     "matplotlib>=3.8",
     "espeakng-loader>=0.2.4",
+    "grain>=0.2.12",         # the input pipelines, on every Keras backend
+    "array-record>=0.7",     # the vocoder shards (random access by record)
 ]
 
 # Speech-quality scoring (`seqgen evaluate --quality`): PESQ (source-only: it compiles), STOI, and

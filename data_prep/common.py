@@ -10,6 +10,7 @@ import sys
 import tempfile
 
 from seqgen.data.manifest import MANIFEST, read_manifest  # noqa: F401  (re-exported for the preparers)
+from seqgen.data.records import FORMAT_VERSION
 from seqgen.errors import DataError
 from seqgen.utils.progress import progress  # noqa: F401
 
@@ -62,53 +63,6 @@ class Skipped:
             print(line, file=sys.stderr)
 
 
-class ShardWriter:
-    """Writes TFRecord shards ``{prefix}-00000.tfrecord`` rotating at a size limit.
-
-    The records are serialized ``tf.train.Example`` protos (see
-    :mod:`seqgen.data.pipeline` for the readers).  Files are written under a temporary
-    name and renamed once closed, so a crash never leaves a half shard.
-    """
-
-    def __init__(self, out_dir, prefix: str, max_bytes: int = 64 << 20):
-        from seqgen.utils.tf_import import tensorflow  # TF-only: record writing
-
-        self._tf = tensorflow()
-        self.out_dir = pathlib.Path(out_dir)
-        self.prefix = prefix
-        self.max_bytes = max_bytes
-        self.shards: list[str] = []
-        self.num_records = 0
-        self._writer = None
-        self._bytes = 0
-        self._tmp = None
-
-    def _open(self):
-        name = f"{self.prefix}-{len(self.shards):05d}.tfrecord"
-        self._tmp = self.out_dir / (name + ".tmp")
-        self._writer = self._tf.io.TFRecordWriter(str(self._tmp))
-        self.shards.append(name)
-        self._bytes = 0
-
-    def write(self, serialized: bytes) -> None:
-        if self._writer is None or self._bytes >= self.max_bytes:
-            self._close_current()
-            self._open()
-        self._writer.write(serialized)
-        self._bytes += len(serialized)
-        self.num_records += 1
-
-    def _close_current(self):
-        if self._writer is not None:
-            self._writer.close()
-            os.replace(self._tmp, self.out_dir / self.shards[-1])
-            self._writer = None
-
-    def close(self) -> list[str]:
-        self._close_current()
-        return list(self.shards)
-
-
 def write_json_atomic(path, obj) -> None:
     path = pathlib.Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -127,6 +81,7 @@ def base_manifest(kind: str, source: str) -> dict:
         "source": str(source),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seqgen_version": __version__,
+        "format_version": FORMAT_VERSION,
     }
 
 
@@ -136,7 +91,7 @@ def prepare_out_dir(out) -> pathlib.Path:
         raise DataError(f"{out}: exists and is not a directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     # Stale shards from an earlier preparation would mix into this one.
-    for old in list(out.glob("*.tfrecord")) + list(out.glob("*.tfrecord.tmp")) + list(out.glob("*.bin")) \
-            + list(out.glob("*-?????.tsv")):
+    for old in list(out.glob("*.tfrecord")) + list(out.glob("*.tfrecord.tmp")) + list(out.glob("*.array_record")) \
+            + list(out.glob("*.array_record.tmp")) + list(out.glob("*.bin")) + list(out.glob("*-?????.tsv")):
         old.unlink()
     return out

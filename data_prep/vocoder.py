@@ -12,9 +12,9 @@ Sources
 
 Output (``DATA/``)
 ------------------
-``train-NNNNN.tfrecord`` / ``valid-NNNNN.tfrecord`` (one ``tf.train.Example``
-per utterance with the fields of :mod:`seqgen.data.schema`), ``stats.json`` (log-mel mean/std over the train split) and
-``manifest.json``.  Every utterance is trimmed to a whole number of hops.
+``train-NNNNN.array_record`` / ``valid-NNNNN.array_record`` (one record per utterance with the fields of
+:mod:`seqgen.data.schema`, see :mod:`seqgen.data.records`: no TensorFlow on either side), ``stats.json``
+(log-mel mean/std over the train split) and ``manifest.json``.  Every utterance is trimmed to a whole number of hops.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ import sys
 import numpy as np
 
 from data_prep import common
+from seqgen.data import records
 from seqgen.data.schema import mulaw_dtype
 from seqgen.errors import DataError
 
@@ -163,22 +164,6 @@ def _process(args):
     return ("ok", item, wav.astype(np.float32), mulaw.astype(mulaw_dtype(bits)), mel)
 
 
-def _example(item, speaker_id, wav, mulaw, mel, bits) -> bytes:
-    """The utterance's :mod:`seqgen.data.schema` fields as a serialized ``tf.train.Example``."""
-    import tensorflow as tf
-
-    from seqgen.data.schema import FIELDS_BY_NAME, vocoder_record
-
-    feats = {}
-    for name, value in vocoder_record(item["id"], item.get("text", ""), speaker_id, wav, mulaw, mel, bits).items():
-        if FIELDS_BY_NAME[name].kind == "int":
-            feats[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-        else:
-            raw = value.encode("utf-8") if isinstance(value, str) else value
-            feats[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[raw]))
-    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
-
-
 def _detect_rate(items) -> int:
     from seqgen.data import audio as A
 
@@ -238,7 +223,7 @@ def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels
     split_ids: dict[str, list[str]] = {"train": [], "valid": []}
     used_speakers: set[str] = set()
     with ctx.Pool(workers) if workers > 1 else _InlinePool() as pool:
-        writers = {s: common.ShardWriter(out, s, shard_mb << 20) for s in ("train", "valid")}
+        writers = {s: records.ShardWriter(out, s, shard_mb << 20) for s in ("train", "valid")}
         bar = common.progress(total=len(jobs), desc="prepare vocoder", unit="file")
         for res in pool.imap(_process, jobs, chunksize=2):
             bar.update(1)
@@ -247,7 +232,8 @@ def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels
                 continue
             _, item, wav, mulaw, mel = res
             split = "valid" if item["id"] in valid_ids else "train"
-            writers[split].write(_example(item, speaker_ids[item["speaker"]], wav, mulaw, mel, bits))
+            writers[split].write(records.encode(item["id"], item.get("text", ""), speaker_ids[item["speaker"]],
+                                                wav, mulaw, mel, bits))
             totals[split][0] += 1
             totals[split][1] += len(wav)
             split_ids[split].append(item["id"])
@@ -262,7 +248,7 @@ def prepare(src: str, out, sample_rate: int | None = None, bits: int = 8, n_mels
               f"(the others were skipped); using them for training, with no valid split", file=sys.stderr)
         renamed = []
         for k, name in enumerate(shards["valid"]):
-            new = f"train-{k:05d}.tfrecord"
+            new = f"train-{k:05d}{records.SUFFIX}"
             os.replace(out / name, out / new)
             renamed.append(new)
         shards = {"train": renamed, "valid": []}

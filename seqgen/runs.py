@@ -31,6 +31,9 @@ from seqgen.errors import SeqgenError
 
 _CKPT = re.compile(r"^ckpt-(\d+)\.keras$")
 
+#: the layout of a run directory and its run.json (1: before the version was written; 2: with it)
+RUN_FORMAT_VERSION = 2
+
 
 class RunError(SeqgenError):
     pass
@@ -51,6 +54,15 @@ class Run:
         return self.info_path.is_file()
 
     def info(self) -> dict:
+        """``run.json``; a run written by a newer seqgen (a higher ``format_version``) fails in one line."""
+        info = self._read_info()
+        version = int(info.get("format_version", 1))
+        if version > RUN_FORMAT_VERSION:
+            raise RunError(f"{self.info_path}: run format {version} is newer than this seqgen reads "
+                           f"({RUN_FORMAT_VERSION}); upgrade seqgen")
+        return info
+
+    def _read_info(self) -> dict:
         if not self.path.is_dir():
             raise RunError(f"{self.path}: no such run directory")
         if not self.info_path.is_file():
@@ -61,8 +73,9 @@ class Run:
             raise RunError(f"{self.info_path}: unreadable ({e})") from None
 
     def write_info(self, info: dict) -> None:
+        """Write ``run.json``, with the run format's version (:data:`RUN_FORMAT_VERSION`)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.info_path, json.dumps(info, indent=2))
+        atomic_write(self.info_path, json.dumps({"format_version": RUN_FORMAT_VERSION, **info}, indent=2))
 
     def config(self) -> dict:
         import yaml

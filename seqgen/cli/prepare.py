@@ -11,6 +11,12 @@ def _cmd_prepare_vocoder(a):
                     speaker_column=a.speaker_column, workers=a.workers, valid_ids=a.valid_ids)
 
 
+def _cmd_prepare_migrate(a):
+    from data_prep import migrate
+
+    migrate.migrate(a.data)
+
+
 def _cmd_prepare_text(a):
     from data_prep import text
 
@@ -27,7 +33,7 @@ def _cmd_prepare_pairs(a):
 def add(sub):
     p = sub.add_parser("prepare", help="prepare a corpus (audio, text or translation pairs) into shards",
                        description="Prepare a corpus into sharded records with a train/valid split and a manifest.")
-    ps = p.add_subparsers(dest="what", metavar="{vocoder,text,pairs}", required=True)
+    ps = p.add_subparsers(dest="what", metavar="{vocoder,text,pairs,migrate}", required=True)
 
     v = ps.add_parser("vocoder", help="audio corpus for vocoder training",
                       description="SRC is an LJSpeech-layout folder, a folder of audio files, a CSV manifest, "
@@ -67,3 +73,9 @@ def add(sub):
     q.add_argument("--valid-fraction", type=fraction, default=0.05)
     q.add_argument("--workers", type=positive_int, default=None)
     q.set_defaults(func=_cmd_prepare_pairs)
+
+    m = ps.add_parser("migrate", help="rewrite a corpus prepared by an older seqgen in today's shard format",
+                      description="Vocoder corpora of shard format 1 (TFRecord, read with TensorFlow) become "
+                                  "ArrayRecord shards (format 2), record for record, same split.")
+    m.add_argument("data", metavar="DATA")
+    m.set_defaults(func=_cmd_prepare_migrate)

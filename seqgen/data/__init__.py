@@ -1,3 +1,5 @@
-"""What the models read: the shard schema, manifests, audio features, tokenizers and the input pipelines.
+"""What the models read: the shard schema and its records, manifests, audio features, tokenizers and the
+input pipelines.
 
-``pipeline`` (tf.data) is the only TensorFlow module here; it is imported only when used."""
+Vocoder and byte-LM data are read with grain and numpy (no TensorFlow); ``pipeline.pairs_dataset``
+(tf.data) still imports TensorFlow, when used."""

@@ -1,20 +1,19 @@
-"""tf.data input pipelines over prepared shards (TensorFlow side of seqgen).
+"""Input pipelines over prepared shards.
 
-This module imports TensorFlow; the backend-agnostic core never imports it.
-Every pipeline is deterministic given its seed (stateless random ops keyed
-on the element index, seeded shuffles), so a run that resumes at step ``s``
-can rebuild its stream from ``(seed, s)``.
+Vocoder and byte-LM training read with ``grain`` (random access by index over ArrayRecord shards and
+memory-mapped byte files; numpy only, no TensorFlow), which Keras ``fit`` takes on every backend;
+translation pairs still go through ``tf.data`` (TensorFlow imported on first use).  Every pipeline is
+deterministic given its seed (each element drawn from ``(seed, element index)``, seeded permutations and
+shuffles), so a run that resumes at step ``s`` can rebuild its stream from ``(seed, s)``.
 
-* :func:`vocoder_dataset` - random fixed-length audio windows starting on a
-  frame boundary, with the matching normalized mel frames, speaker ids and a
-  per-sample weight (0 on padding of clips shorter than the window).
-* :func:`vocoder_eval_dataset` - consecutive windows covering every sample of
-  a split once (for validation NLL).
+* :func:`vocoder_dataset` - random fixed-length audio windows starting on a frame boundary, with the
+  matching normalized mel frames, speaker ids and a per-sample weight (0 on padding of clips shorter
+  than the window); :func:`batches_for_fit` puts it in the form ``fit`` takes, prefetching in threads.
+* :func:`vocoder_eval_dataset` - consecutive windows covering every sample of a split once (for
+  validation NLL); :func:`vocoder_utterances` - whole utterances.
 * :func:`byte_lm_dataset` - random byte windows of a text corpus.
-* :func:`pairs_dataset` - (source, target) byte sequences, bucketed by length
-  and padded.
-* :func:`vocoder_arrays` / :func:`byte_arrays` - the same data as numpy arrays,
-  for training on any Keras backend (e.g. JAX) with ``model.fit(x, y)``.
+* :func:`pairs_dataset` - (source, target) byte sequences, bucketed by length and padded.
+* :func:`vocoder_arrays` / :func:`byte_arrays` - the same data as numpy arrays.
 """
 from __future__ import annotations
 
@@ -49,30 +48,6 @@ def _shards(data_dir, manifest, split) -> list[str]:
 # --------------------------------------------------------------------------- vocoder
 
 
-def _parse_vocoder(n_mels, bits=8):
-    """A parser of one serialized record into the :mod:`seqgen.data.schema` fields training reads."""
-    from seqgen.data.schema import FIELDS_BY_NAME, mulaw_dtype
-
-    tf = _tf()
-    wanted = ("id", "speaker", "num_samples", "num_frames", "audio", "mulaw", "mel")
-    spec = {name: tf.io.FixedLenFeature([], tf.int64 if FIELDS_BY_NAME[name].kind == "int" else tf.string)
-            for name in wanted}
-    dtypes = {name: tf.dtypes.as_dtype(np.dtype(FIELDS_BY_NAME[name].dtype or mulaw_dtype(bits)).newbyteorder("="))
-              for name in ("audio", "mulaw", "mel")}
-
-    def parse(record):
-        f = tf.io.parse_single_example(record, spec)
-        return {
-            "id": f["id"],
-            "speaker": tf.cast(f["speaker"], tf.int32),
-            "audio": tf.io.decode_raw(f["audio"], dtypes["audio"], little_endian=True),
-            "mulaw": tf.cast(tf.io.decode_raw(f["mulaw"], dtypes["mulaw"], little_endian=True), tf.int32),
-            "mel": tf.reshape(tf.io.decode_raw(f["mel"], dtypes["mel"], little_endian=True), [-1, n_mels]),
-        }
-
-    return parse
-
-
 def silence_input(distribution) -> int | float:
     """The model input that stands for silence (before a clip's first sample, and padding).
 
@@ -84,13 +59,15 @@ def silence_input(distribution) -> int | float:
 
 
 class VocoderData:
-    """What a model needs to know about a prepared vocoder corpus."""
+    """What a model needs to know about a prepared vocoder corpus, and random access to its utterances."""
 
     def __init__(self, data_dir):
-        self.dir = pathlib.Path(data_dir)
-        self.manifest = read_manifest(data_dir, "vocoder")
+        from seqgen.data import records
         from seqgen.data.audio import FeatureParams, NormStats
 
+        self.dir = pathlib.Path(data_dir)
+        self.manifest = read_manifest(data_dir, "vocoder")
+        records.check_format(data_dir, self.manifest)
         self.features = FeatureParams.from_dict(self.manifest["features"])
         self.stats = NormStats.load(self.dir / self.manifest.get("stats", "stats.json"))
         self.sample_rate = int(self.manifest["sample_rate"])
@@ -98,6 +75,7 @@ class VocoderData:
         self.n_mels = self.features.n_mels
         self.bits = int(self.manifest.get("mu_law_bits", 8))
         self.speakers = list(self.manifest.get("speakers", []))
+        self._sources = {}
 
     def shards(self, split):
         return _shards(self.dir, self.manifest, split)
@@ -105,119 +83,147 @@ class VocoderData:
     def num_samples(self, split) -> int:
         return int(self.manifest["splits"][split]["num_samples"])
 
+    def source(self, split):
+        """The split's records, random access (``len``, ``[i]`` -> bytes)."""
+        if split not in self._sources:
+            from seqgen.data import records
 
-def _window_fn(info: VocoderData, window: int, discrete: bool, silence_class: int, seed: int, random: bool):
-    tf = _tf()
-    hop = info.hop
-    wframes = window // hop
-    mean = tf.constant(info.stats.mean)
-    std = tf.constant(info.stats.std)
-    silence_norm = (SILENCE_MEL - info.stats.mean) / info.stats.std
+            self._sources[split] = records.data_source(self.shards(split))
+        return self._sources[split]
 
-    def crop(index, item):
-        frames = tf.shape(item["mel"])[0]
-        max_start = tf.maximum(frames - wframes, 0)
-        if random:
-            u = tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64), index]),
-                                            minval=0, maxval=2 ** 31 - 1, dtype=tf.int64)
-            start = tf.cast(u % tf.cast(max_start + 1, tf.int64), tf.int32)
-        else:
-            start = tf.constant(0, tf.int32)
-        s0 = start * hop
-        seq = item["mulaw"] if discrete else item["audio"]
-        n = tf.shape(seq)[0]
-        target = seq[s0: s0 + window]
-        prev_silence = tf.constant([silence_class] if discrete else [0.0], dtype=seq.dtype)
-        prev = tf.cond(s0 > 0, lambda: seq[s0 - 1: s0], lambda: prev_silence)
-        x = tf.concat([prev, target[:-1]], axis=0)
-        valid = tf.minimum(window, n - s0)
-        pad = window - valid
-        fill = tf.cast(silence_class if discrete else 0, seq.dtype)
-        target = tf.concat([target, tf.fill([pad], fill)], 0)
-        x = tf.concat([x, tf.fill([window - tf.shape(x)[0]], fill)], 0)
-        weight = tf.concat([tf.ones([valid]), tf.zeros([pad])], 0)
-        mel = (item["mel"][start: start + wframes] - mean) / std
-        mel = tf.concat([mel, tf.tile(tf.constant(silence_norm[None], tf.float32),
-                                      [wframes - tf.shape(mel)[0], 1])], 0)
-        x.set_shape([window])
-        target.set_shape([window])
-        weight.set_shape([window])
-        mel.set_shape([wframes, info.n_mels])
-        inputs = {"x": x, "mel": mel, "speaker": item["speaker"]}
-        return inputs, target, weight
+    def utterance(self, split, index) -> dict:
+        """The decoded fields of the split's ``index``-th utterance (numpy arrays)."""
+        from seqgen.data import records
 
-    return crop
+        try:
+            return records.decode(self.source(split)[int(index)])
+        except DataError as e:
+            raise DataError(f"{self.dir}: record {index} of the '{split}' split: {e}") from None
+
+    def utterances(self, split):
+        for k in range(len(self.source(split))):
+            yield self.utterance(split, k)
+
+
+class _Cropper:
+    """Cuts ``(inputs, target, weight)`` windows out of decoded utterances (numpy)."""
+
+    def __init__(self, info: VocoderData, window: int, discrete: bool, silence_class):
+        if window % info.hop:
+            raise DataError(f"window {window} must be a multiple of the hop length {info.hop} "
+                            f"(e.g. {max(1, window // info.hop) * info.hop})")
+        self.window, self.hop, self.wframes = int(window), info.hop, int(window) // info.hop
+        self.discrete = discrete
+        self.fill = np.int32(silence_class) if discrete else np.float32(0.0)
+        self.mean, self.std = info.stats.mean, info.stats.std
+        self.silence_norm = ((SILENCE_MEL - info.stats.mean) / info.stats.std).astype(np.float32)
+
+    def sequence(self, utt):
+        return utt["mulaw"].astype(np.int32) if self.discrete else utt["audio"].astype(np.float32)
+
+    def __call__(self, utt, start_frame: int, seq=None):
+        """The window starting at frame ``start_frame``: its first input is the real previous sample
+        (silence at the start of an utterance); padding past the end is silence with weight 0."""
+        seq = self.sequence(utt) if seq is None else seq
+        s0, w = int(start_frame) * self.hop, self.window
+        target = seq[s0: s0 + w]
+        valid = len(target)
+        prev = seq[s0 - 1: s0] if s0 > 0 else np.asarray([self.fill], seq.dtype)
+        x = np.full(w, self.fill, seq.dtype)
+        x[:1] = prev
+        x[1: valid] = target[: valid - 1]
+        tgt = np.full(w, self.fill, seq.dtype)
+        tgt[:valid] = target
+        weight = np.zeros(w, np.float32)
+        weight[:valid] = 1.0
+        mel = np.empty((self.wframes, len(self.mean)), np.float32)
+        part = utt["mel"][start_frame: start_frame + self.wframes]
+        mel[: len(part)] = (part - self.mean) / self.std
+        mel[len(part):] = self.silence_norm
+        return {"x": x, "mel": mel, "speaker": np.int32(utt["speaker"])}, tgt, weight
+
+
+def _stack(elements):
+    inputs = {k: np.stack([e[0][k] for e in elements]) for k in elements[0][0]}
+    return inputs, np.stack([e[1] for e in elements]), np.stack([e[2] for e in elements])
 
 
 def vocoder_dataset(data_dir, split="train", window=8192, batch_size=8, seed=0, discrete=True,
-                    silence_class=128, shuffle_buffer=256, repeat=True, random=True, shard=(0, 1)):
-    """Batches ``(inputs, target, weight)`` of random audio windows.
+                    silence_class=128, repeat=True, random=True, shard=(0, 1)):
+    """Batches ``(inputs, target, weight)`` of random audio windows, as a ``grain.MapDataset`` (any backend).
 
-    ``inputs`` = {"x": previous samples [B, W], "mel": normalized mel
-    [B, W/hop, n_mels], "speaker": [B]}; ``target`` = samples [B, W]
-    (mu-law classes if ``discrete`` else floats); ``weight`` [B, W] is 0 on
-    padding.  ``window`` must be a multiple of the hop length.
-    ``shard = (index, count)``: input pipeline ``index`` of ``count`` (one per
-    worker) reads every ``count``-th shard file when there are at least
-    ``count`` of them (otherwise all files; its seed alone sets it apart).
+    ``inputs`` = {"x": previous samples [B, W], "mel": normalized mel [B, W/hop, n_mels], "speaker": [B]};
+    ``target`` = samples [B, W] (mu-law classes if ``discrete`` else floats); ``weight`` [B, W] is 0 on
+    padding.  ``window`` must be a multiple of the hop length.  Element ``i`` of the stream is utterance
+    ``perm_e[i mod N]`` of epoch ``e = i // N`` (a permutation seeded by ``(seed, e)``) cut at a start frame
+    drawn from ``(seed, i)``: batch ``k`` is the same on every machine and backend, whatever came before it.
+    ``shard = (index, count)``: input pipeline ``index`` of ``count`` (one per worker) takes every
+    ``count``-th utterance when there are at least ``count`` of them (otherwise all; its seed alone sets it
+    apart).  ``random=False``: every window starts at the utterance's first frame, in file order.
     """
-    tf = _tf()
+    import grain
+
     info = VocoderData(data_dir)
-    if window % info.hop:
-        raise DataError(f"window {window} must be a multiple of the hop length {info.hop} "
-                        f"(e.g. {max(1, window // info.hop) * info.hop})")
-    files = info.shards(split)
+    crop = _Cropper(info, window, discrete, silence_class)
+    n_all = len(info.source(split))
     index, count = shard
-    if count > 1 and len(files) >= count:
-        files = files[index::count]
-    ds = tf.data.Dataset.from_tensor_slices(files)
-    if repeat:
-        ds = ds.shuffle(len(files), seed=seed).repeat()
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)), num_parallel_calls=1,
-                       deterministic=True)
-    ds = ds.map(_parse_vocoder(info.n_mels, info.bits), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if repeat and shuffle_buffer:
-        ds = ds.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
-    ds = ds.enumerate().map(lambda i, item: _window_fn(info, window, discrete, silence_class, seed, random)(i, item),
-                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size, drop_remainder=repeat).prefetch(2)
+    ids = np.arange(n_all)
+    if count > 1 and n_all >= count:
+        ids = ids[index::count]
+    n = len(ids)
+    wframes = crop.wframes
+
+    def element(i):
+        i = int(i)
+        if random:
+            epoch, pos = divmod(i, n)
+            k = ids[np.random.default_rng([seed, 0, epoch]).permutation(n)[pos]] if repeat else ids[pos]
+        else:
+            k = ids[i % n]
+        utt = info.utterance(split, k)
+        frames = utt["mel"].shape[0]
+        start = 0
+        if random:
+            start = int(np.random.default_rng([seed, 1, i]).integers(0, max(frames - wframes, 0) + 1))
+        return crop(utt, start)
+
+    length = 2 ** 62 if repeat else n
+    ds = grain.MapDataset.range(0, length).map(element)
+    return ds.batch(int(batch_size), drop_remainder=repeat, batch_fn=_stack)
+
+
+def batches_for_fit(dataset, prefetch: int = 2):
+    """A dataset of :func:`vocoder_dataset` / :func:`byte_lm_dataset` as Keras ``fit`` takes it on every
+    backend: a ``grain.IterDataset`` that makes ``prefetch`` batches ahead in threads."""
+    import grain
+
+    return dataset.to_iter_dataset(grain.ReadOptions(num_threads=max(1, prefetch),
+                                                     prefetch_buffer_size=max(1, prefetch)))
 
 
 def vocoder_eval_dataset(data_dir, split="valid", window=8192, batch_size=4, discrete=True, silence_class=128):
-    """Consecutive windows covering every sample of ``split`` exactly once.
+    """Consecutive windows covering every sample of ``split`` exactly once, in batches (a generator).
 
-    Yields ``(inputs, target, weight)`` like :func:`vocoder_dataset`; weights
-    mark the real samples, so the weighted mean NLL is the split's NLL.
+    Yields ``(inputs, target, weight)`` like :func:`vocoder_dataset`; weights mark the real samples, so
+    the weighted mean NLL is the split's NLL.  Each window's first input is the true previous sample.
     """
-    tf = _tf()
     info = VocoderData(data_dir)
-    if window % info.hop:
-        raise DataError(f"window {window} must be a multiple of the hop length {info.hop}")
-    wframes = window // info.hop
+    crop = _Cropper(info, window, discrete, silence_class)
+    info.shards(split)  # a bad window, a missing split or shard: one line now, not at the first batch
 
-    def split_item(item):
-        frames = tf.shape(item["mel"])[0]
-        n_win = (frames + wframes - 1) // wframes
-        starts = tf.range(n_win) * wframes
-        return tf.data.Dataset.from_tensor_slices(starts).map(lambda s: (s, item))
+    def windows():
+        pending = []
+        for utt in info.utterances(split):
+            seq = crop.sequence(utt)
+            for start in range(0, utt["mel"].shape[0], crop.wframes):
+                pending.append(crop(utt, start, seq))
+                if len(pending) == batch_size:
+                    yield _stack(pending)
+                    pending = []
+        if pending:
+            yield _stack(pending)
 
-    crop_fn = _window_fn(info, window, discrete, silence_class, 0, False)
-
-    def crop_at(start, item):
-        # Window starting at frame ``start``: crop a shifted view of the item.
-        s0 = start * info.hop
-        shifted = {"speaker": item["speaker"], "mel": item["mel"][start:],
-                   "mulaw": item["mulaw"][s0:], "audio": item["audio"][s0:]}
-        inputs, target, weight = crop_fn(tf.constant(0, tf.int64), shifted)
-        # The first input of a window is the real previous sample when s0 > 0.
-        seq = item["mulaw"] if discrete else item["audio"]
-        first = tf.cond(s0 > 0, lambda: seq[s0 - 1], lambda: inputs["x"][0])
-        inputs["x"] = tf.concat([first[None], inputs["x"][1:]], 0)
-        return inputs, target, weight
-
-    ds = tf.data.TFRecordDataset(info.shards(split))
-    ds = ds.map(_parse_vocoder(info.n_mels, info.bits)).flat_map(split_item).map(crop_at)
-    return ds.batch(batch_size)
+    return windows()
 
 
 def vocoder_utterances(data_dir, splits=("valid", "train"), ids=None):
@@ -225,15 +231,13 @@ def vocoder_utterances(data_dir, splits=("valid", "train"), ids=None):
     split by split in shard order (only those whose id is in ``ids``, when given)."""
     info = VocoderData(data_dir)
     wanted = None if ids is None else set(ids)
-    parse = _parse_vocoder(info.n_mels, info.bits)
     for split in splits:
         if not info.manifest["splits"].get(split, {}).get("shards"):
             continue
-        for item in _tf().data.TFRecordDataset(info.shards(split)).map(parse):
-            uid = item["id"].numpy().decode("utf-8")
-            if wanted is None or uid in wanted:
-                yield {"id": uid, "speaker": int(item["speaker"]), "audio": item["audio"].numpy(),
-                       "mel": item["mel"].numpy(), "split": split}
+        for utt in info.utterances(split):
+            if wanted is None or utt["id"] in wanted:
+                yield {"id": utt["id"], "speaker": int(utt["speaker"]), "audio": utt["audio"], "mel": utt["mel"],
+                       "split": split}
 
 
 def vocoder_arrays(data_dir, split="train", window=8192, num_windows=64, seed=0, discrete=True,
@@ -241,8 +245,7 @@ def vocoder_arrays(data_dir, split="train", window=8192, num_windows=64, seed=0,
     """``num_windows`` random windows as numpy arrays: (inputs dict, target, weight)."""
     ds = vocoder_dataset(data_dir, split, window, batch_size=num_windows, seed=seed, discrete=discrete,
                          silence_class=silence_class)
-    inputs, target, weight = next(iter(ds))
-    return {k: v.numpy() for k, v in inputs.items()}, target.numpy(), weight.numpy()
+    return ds[0]
 
 
 # --------------------------------------------------------------------------- text
@@ -263,23 +266,21 @@ def load_bytes(data_dir, split) -> np.ndarray:
 
 
 def byte_lm_dataset(data_dir, split="train", window=256, batch_size=32, seed=0):
-    """Batches ``(x, y)`` of random byte windows: y is x shifted left by one."""
-    tf = _tf()
+    """Batches ``(x, y)`` of random byte windows (int32; y is x shifted left by one) as a ``grain.MapDataset``:
+    window ``i`` starts at an offset drawn from ``(seed, i)``, so batch ``k`` is the same on every backend."""
+    import grain
+
     data = load_bytes(data_dir, split)
     if len(data) < window + 2:
         raise DataError(f"{data_dir}: the '{split}' split has {len(data)} bytes, fewer than window+2 = {window + 2}")
-    data_t = tf.constant(np.asarray(data))
     hi = len(data) - window - 1
 
-    def take(i):
-        off = tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64), i]), minval=0,
-                                          maxval=hi + 1, dtype=tf.int64)
-        chunk = tf.cast(data_t[off: off + window + 1], tf.int32)
-        chunk.set_shape([window + 1])
+    def element(i):
+        off = int(np.random.default_rng([seed, int(i)]).integers(0, hi + 1))
+        chunk = np.asarray(data[off: off + window + 1], np.int32)
         return chunk[:-1], chunk[1:]
 
-    ds = tf.data.Dataset.range(2 ** 62).map(take, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size, drop_remainder=True).prefetch(2)
+    return grain.MapDataset.range(0, 2 ** 62).map(element).batch(int(batch_size), drop_remainder=True)
 
 
 def byte_arrays(data_dir, split="valid", window=256, max_windows=None):

@@ -1,10 +1,10 @@
 """The fields of a prepared vocoder shard record, shared by the writer and the reader.
 
 This names each field, its kind and the element type of its array fields; it
-says nothing of the container.  Today the container is a ``tf.train.Example``
-in TFRecord files (``data_prep.vocoder`` writes them, :mod:`seqgen.data.pipeline`
-reads them); another record format needs only a new writer and reader of
-these fields.
+says nothing of the container, which is :mod:`seqgen.data.records` (ArrayRecord
+files of self-describing numpy records: ``data_prep.vocoder`` writes them,
+:mod:`seqgen.data.pipeline` reads them; shard format 1, before it, was
+``tf.train.Example`` in TFRecord files).
 
 Kinds: ``text`` (UTF-8 string), ``int`` (one integer), ``array`` (the raw
 little-endian bytes of a numpy array of ``dtype``; ``mel`` is
@@ -13,8 +13,6 @@ little-endian bytes of a numpy array of ``dtype``; ``mel`` is
 from __future__ import annotations
 
 import dataclasses
-
-import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,17 +39,3 @@ FIELDS_BY_NAME = {f.name: f for f in VOCODER_FIELDS}
 def mulaw_dtype(bits: int) -> str:
     """Element type of the ``mulaw`` field for ``bits``-bit mu-law."""
     return "uint8" if int(bits) <= 8 else "<u2"
-
-
-def vocoder_record(item_id: str, text: str, speaker: int, wav, mulaw, mel, bits: int) -> dict:
-    """One utterance as ``{field: str | int | bytes}`` in the schema's order and encodings."""
-    wav, mel = np.asarray(wav), np.asarray(mel)
-    values = {
-        "id": str(item_id), "text": str(text or ""), "speaker": int(speaker),
-        "num_samples": int(len(wav)), "num_frames": int(mel.shape[0]),
-        "audio": wav.astype("<f4").tobytes(),
-        "mulaw": np.asarray(mulaw).astype(mulaw_dtype(bits)).tobytes(),
-        "mel": mel.astype("<f4").tobytes(),
-    }
-    assert list(values) == [f.name for f in VOCODER_FIELDS]
-    return values

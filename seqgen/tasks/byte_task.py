@@ -5,7 +5,7 @@ The input contract lives here once, for training (tf.data) and evaluation
 (numpy) alike:
 
 * a language model's window starts with BOS in place of its first byte
-  (generation always starts from BOS): :func:`lm_inputs`, :func:`tf_lm_inputs`;
+  (generation always starts from BOS): :func:`lm_inputs`;
 * batches are PAD-extended to a power-of-two length, so only a handful of
   shapes are ever compiled: :func:`pad_to_bucket`, :func:`tf_pad_to_bucket`.
 """
@@ -27,14 +27,6 @@ def lm_inputs(x, bos_id):
     x = np.array(x, np.int32, copy=True)
     x[:, 0] = bos_id
     return x
-
-
-def tf_lm_inputs(x, bos_id):
-    """:func:`lm_inputs` inside a tf.data pipeline."""
-    from seqgen.utils.tf_import import tensorflow
-
-    tf = tensorflow()
-    return tf.concat([tf.fill([tf.shape(x)[0], 1], tf.cast(bos_id, x.dtype)), x[:, 1:]], axis=1)
 
 
 def pad_to_bucket(ids, pad_id, minimum=16):

@@ -17,7 +17,7 @@ import numpy as np
 from seqgen.core.methods import CACHED
 from seqgen.errors import SeqgenError
 from seqgen.tasks.base import register_task
-from seqgen.tasks.byte_task import LN2, ByteTask, lm_inputs, tf_lm_inputs, token_nll
+from seqgen.tasks.byte_task import LN2, ByteTask, lm_inputs, token_nll
 
 def lm_nll(model, data_dir, split="valid", window=256, batch_size=16, max_windows=0, progress=False):
     """Bits per byte of a byte LM on consecutive non-overlapping windows of ``split``
@@ -149,7 +149,7 @@ class LanguageModel(ByteTask):
 
         ds = D.byte_lm_dataset(data_dir, "train", int(data_cfg["window"]), int(data_cfg["batch_size"]), seed=seed)
         bos = model.bos_id
-        return ds.map(lambda x, y: ({"x": tf_lm_inputs(x, bos)}, y))
+        return D.batches_for_fit(ds.map(lambda batch: ({"x": lm_inputs(batch[0], bos)}, batch[1])))
 
     @classmethod
     def held_out(cls, model, data_dir, split, data_cfg, max_windows=0, progress=False):

@@ -183,16 +183,16 @@ def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_
 
         bar = pbar(total=info.num_samples(split), desc=f"evaluate {split}", unit="sample")
     for inputs, target, weight in ds:
-        feed = {"x": inputs["x"].numpy()}
+        feed = {"x": inputs["x"]}
         if getattr(model, "cond_channels", 0):
-            feed["mel"] = inputs["mel"].numpy()
+            feed["mel"] = inputs["mel"]
         if getattr(model, "num_speakers", 0):
-            feed["speaker"] = inputs["speaker"].numpy()
+            feed["speaker"] = inputs["speaker"]
         params = model.predict_on_batch(feed)
-        nll = np.asarray(dist.nll(params, target.numpy()), np.float64)
-        w = weight.numpy().astype(np.float64)
+        nll = np.asarray(dist.nll(params, target), np.float64)
+        w = weight.astype(np.float64)
         total += float((nll * w).sum())
-        total16 += float((dist.bits_to_16bit(target.numpy()) * w).sum())
+        total16 += float((dist.bits_to_16bit(target) * w).sum())
         count += float(w.sum())
         seen += nll.shape[0]
         if bar is not None:
@@ -269,8 +269,10 @@ class Vocoder(Task):
         from seqgen.data import pipeline as D
 
         dist = model.distribution
-        return D.vocoder_dataset(data_dir, "train", int(data_cfg["window"]), int(data_cfg["batch_size"]), seed=seed,
-                                 discrete=dist.input_is_discrete, silence_class=D.silence_input(dist), shard=shard)
+        return D.batches_for_fit(D.vocoder_dataset(data_dir, "train", int(data_cfg["window"]),
+                                                   int(data_cfg["batch_size"]), seed=seed,
+                                                   discrete=dist.input_is_discrete,
+                                                   silence_class=D.silence_input(dist), shard=shard))
 
     held_out_keys = ("nll_bits_per_sample", "num_samples")
     held_out_extra = {"nll_bits_per_16bit_sample": "valid_bits_per_16bit_sample"}
@@ -298,13 +300,13 @@ class Vocoder(Task):
         inputs, target, _ = next(iter(ds))
         kwargs = {}
         if model.cond_channels:
-            kwargs["mel"] = inputs["mel"].numpy()
+            kwargs["mel"] = inputs["mel"]
         else:
             kwargs["num_samples"] = frames * hop
         if model.num_speakers:
-            kwargs["speaker"] = inputs["speaker"].numpy()
+            kwargs["speaker"] = inputs["speaker"]
         wav = model.generate(method=CACHED, seed=0, **kwargs)[0]
-        real = np.asarray(model.distribution.to_waveform(target.numpy()[0]))
+        real = np.asarray(model.distribution.to_waveform(target[0]))
         from seqgen.utils.tf_import import tensorflow
 
         tf = tensorflow()
@@ -429,5 +431,5 @@ def reference_clip(data_dir, out_wav, seconds):
                                                              // info.hop * info.hop), batch_size=1,
                                 discrete=False)
     _, target, weight = next(iter(ds))
-    ref = target.numpy()[0][: int(weight.numpy()[0].sum())]
+    ref = target[0][: int(weight[0].sum())]
     return A.save(out_wav, np.asarray(ref), info.sample_rate), split

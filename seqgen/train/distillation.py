@@ -312,8 +312,9 @@ class DistillLoop(TrainLoop):
     def _local_dataset(self, step, batch_size, pipeline):
         from seqgen.data import pipeline as D
 
-        return D.vocoder_dataset(self.data_dir, "train", int(self.cfg["data"]["window"]), int(batch_size),
-                                 seed=self.data_seed(step, pipeline), discrete=False, silence_class=0.0)
+        return D.batches_for_fit(D.vocoder_dataset(self.data_dir, "train", int(self.cfg["data"]["window"]),
+                                                   int(batch_size), seed=self.data_seed(step, pipeline),
+                                                   discrete=False, silence_class=0.0))
 
     # -- logging hooks
     def batch_loss(self, logs):
@@ -340,7 +341,7 @@ class DistillLoop(TrainLoop):
             split = "valid" if info.manifest["splits"].get("valid", {}).get("num_items") else "train"
             ds = D.vocoder_eval_dataset(self.data_dir, split, frames * info.hop, 2, discrete=False, silence_class=0.0)
             inputs, target, weight = next(iter(ds))
-            self.health = ({k: v.numpy() for k, v in inputs.items()}, target.numpy(), weight.numpy(), split)
+            self.health = (dict(inputs), target, weight, split)
         return self.health
 
     def validate(self, state, model):

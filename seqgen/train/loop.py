@@ -1,4 +1,4 @@
-"""`seqgen train`: Keras fit on a tf.data pipeline with checkpoints and resume.
+"""`seqgen train`: Keras fit on the input pipeline (grain; tf.data for pairs) with checkpoints and resume.
 
 * The optimizer is Adam with a warm-up + cosine (or exponential, constant)
   schedule, global-norm gradient clipping and optional EMA weights.
@@ -15,7 +15,8 @@
   (vocoders); ``RUN/loss.png`` too.
 * The task of the model type's data kind (:mod:`seqgen.tasks`) gives what
   ``run.json`` records about the data, the training batches and the
-  held-out figure validation logs (bits per sample or per byte).
+  held-out figure validation logs (bits per sample or per byte; vocoders also
+  bits per 16-bit linear sample).
 """
 from __future__ import annotations
 

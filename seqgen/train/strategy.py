@@ -41,6 +41,8 @@ import json
 import os
 import pathlib
 
+import numpy as np
+
 from seqgen.errors import ConfigError, SeqgenError
 from seqgen.runs import RunError, save_then_point
 from seqgen.utils.tf_import import tensorflow
@@ -166,14 +168,15 @@ class Distribution:
         return global_batch // self.replicas
 
     def dataset(self, make, global_batch: int):
-        """``make(batch_size, pipeline)`` -> a ``tf.data`` dataset of batches; one pipeline per worker,
-        each batch one replica's share of the global batch."""
+        """``make(batch_size, pipeline)`` -> a dataset of batches (``tf.data``, or grain's, which a
+        ``tf.distribute`` strategy takes through :func:`as_tf_dataset`); one pipeline per worker, each batch
+        one replica's share of the global batch."""
         if self.strategy is None:
             return make(global_batch, 0)
         per_replica = self.per_replica_batch(global_batch)
 
         def fn(context):
-            return make(per_replica, context.input_pipeline_id)
+            return as_tf_dataset(make(per_replica, context.input_pipeline_id))
 
         return self.strategy.distribute_datasets_from_function(fn)
 
@@ -330,3 +333,19 @@ def read_backup(backup_dir) -> dict | None:
 
 def backup_callback(backup_dir, every: int, write: bool):
     return _make_backup_class()(backup_dir, every, write)
+
+
+def as_tf_dataset(dataset):
+    """A ``tf.data.Dataset`` of a dataset's batches: itself, or a grain dataset read through a Python
+    generator (what ``distribute_datasets_from_function`` needs), its signature taken from its first batch."""
+    tf = tensorflow()
+    if isinstance(dataset, tf.data.Dataset):
+        return dataset
+    first = next(iter(dataset))
+
+    def spec(x):
+        x = np.asarray(x)
+        return tf.TensorSpec(x.shape, tf.as_dtype(x.dtype))
+
+    signature = tf.nest.map_structure(spec, first)
+    return tf.data.Dataset.from_generator(lambda: iter(dataset), output_signature=signature)

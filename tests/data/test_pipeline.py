@@ -1,4 +1,4 @@
-"""Tests for seqgen.data.pipeline: tf.data pipelines over prepared vocoder, text and pairs data."""
+"""Tests for seqgen.data.pipeline: grain pipelines over prepared vocoder and text data, tf.data over pairs."""
 import json
 import pathlib
 
@@ -29,23 +29,28 @@ def _write_corpus(root, lengths, seed=0):
 
 
 def _records(data_dir, split, mulaw_dtype=np.uint8):
-    """Records parsed with plain tf.data, independently of seqgen.data.pipeline."""
-    from seqgen.utils.tf_import import tensorflow
+    """Records read with array_record's own reader and decoded by seqgen.data.records, independently of
+    seqgen.data.pipeline."""
+    from array_record.python.array_record_module import ArrayRecordReader
 
-    tf = tensorflow()
+    from seqgen.data import records
+
     m = json.loads((pathlib.Path(data_dir) / "manifest.json").read_text())
-    n_mels = m["features"]["n_mels"]
-    files = [str(pathlib.Path(data_dir) / s) for s in m["splits"][split]["shards"]]
-    spec = {k: tf.io.FixedLenFeature([], tf.string) for k in ("id", "audio", "mulaw", "mel")}
-    spec["speaker"] = tf.io.FixedLenFeature([], tf.int64)
     out = []
-    for raw in tf.data.TFRecordDataset(files):
-        f = tf.io.parse_single_example(raw, spec)
-        out.append({"id": f["id"].numpy().decode(), "speaker": int(f["speaker"]),
-                    "audio": np.frombuffer(f["audio"].numpy(), "<f4"),
-                    "mulaw": np.frombuffer(f["mulaw"].numpy(), mulaw_dtype).astype(np.int64),
-                    "mel": np.frombuffer(f["mel"].numpy(), "<f4").reshape(-1, n_mels)})
+    for name in m["splits"][split]["shards"]:
+        reader = ArrayRecordReader(str(pathlib.Path(data_dir) / name))
+        for raw in reader.read_all():
+            r = records.decode(raw)
+            assert r["mulaw"].dtype == np.dtype(mulaw_dtype)
+            out.append({"id": r["id"], "speaker": r["speaker"], "audio": r["audio"],
+                        "mulaw": r["mulaw"].astype(np.int64), "mel": r["mel"]})
+        reader.close()
     return out
+
+
+def _take(ds, n):
+    """The first ``n`` batches of a grain dataset."""
+    return [ds[k] for k in range(n)]
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +99,9 @@ def test_vocoder_dataset_windows(voc_dir, voc):
     silence_norm = (np.log(1e-5) - stats.mean) / stats.std
     ds = D.vocoder_dataset(voc_dir, "train", window=WINDOW, batch_size=4, seed=3)
     padded_rows = 0
-    for b, (inputs, target, weight) in enumerate(ds.take(8)):
-        x, mel, spk = inputs["x"].numpy(), inputs["mel"].numpy(), inputs["speaker"].numpy()
-        target, weight = target.numpy(), weight.numpy()
+    for b, (inputs, target, weight) in enumerate(_take(ds, 8)):
+        x, mel, spk = inputs["x"], inputs["mel"], inputs["speaker"]
+        target, weight = target, weight
         assert x.shape == (4, WINDOW) and target.shape == (4, WINDOW) and weight.shape == (4, WINDOW)
         assert mel.shape == (4, WINDOW // HOP, 80) and spk.shape == (4,)
         assert x.dtype == np.int32 and target.dtype == np.int32 and mel.dtype == np.float32
@@ -130,7 +135,7 @@ def test_vocoder_dataset_continuous_target(voc_dir, voc):
     _, recs, _ = voc
     ds = D.vocoder_dataset(voc_dir, "train", window=WINDOW, batch_size=3, seed=0, discrete=False)
     inputs, target, weight = next(iter(ds))
-    x, target, weight = inputs["x"].numpy(), target.numpy(), weight.numpy()
+    x, target, weight = inputs["x"], target, weight
     assert target.dtype == np.float32 and np.abs(target).max() <= 1.0
     for i in range(3):
         valid = int(weight[i].sum())
@@ -141,8 +146,8 @@ def test_vocoder_dataset_continuous_target(voc_dir, voc):
 
 def _first_batches(ds, n):
     out = []
-    for inputs, target, weight in ds.take(n):
-        out.append((inputs["x"].numpy(), inputs["mel"].numpy(), target.numpy(), weight.numpy()))
+    for inputs, target, weight in _take(ds, n):
+        out.append((inputs["x"], inputs["mel"], target, weight))
     return out
 
 
@@ -175,11 +180,11 @@ def test_vocoder_eval_dataset_covers_split_once(voc_dir, voc, split):
     m, recs, stats = voc
     targets, inputs_x, weights, mels = [], [], [], []
     for inputs, target, weight in D.vocoder_eval_dataset(voc_dir, split, window=WINDOW, batch_size=3):
-        w = weight.numpy()
+        w = weight
         weights.append(w)
-        targets.append(target.numpy()[w > 0])
-        inputs_x.append(inputs["x"].numpy()[w > 0])
-        mels.append(inputs["mel"].numpy())
+        targets.append(target[w > 0])
+        inputs_x.append(inputs["x"][w > 0])
+        mels.append(inputs["mel"])
     weights = np.concatenate(weights)
     assert weights.sum() == m["splits"][split]["num_samples"]
     seq = np.concatenate([r["mulaw"] for r in recs[split]])
@@ -219,7 +224,7 @@ def test_vocoder_eval_dataset_10_bit(tmp_path):
     targets = []
     for _, target, weight in D.vocoder_eval_dataset(out, "train", window=WINDOW, batch_size=2,
                                                      silence_class=512):
-        targets.append(target.numpy()[weight.numpy() > 0])
+        targets.append(target[weight > 0])
     np.testing.assert_array_equal(np.concatenate(targets), np.concatenate([r["mulaw"] for r in recs]))
 
 
@@ -250,8 +255,8 @@ def test_byte_lm_dataset_windows(text_dir):
     train = bytes(D.load_bytes(out, "train"))
     ds = D.byte_lm_dataset(out, "train", window=64, batch_size=8, seed=5)
     starts = set()
-    for x, y in ds.take(4):
-        x, y = x.numpy(), y.numpy()
+    for x, y in _take(ds, 4):
+        x, y = x, y
         assert x.shape == (8, 64) and y.shape == (8, 64) and x.dtype == np.int32
         np.testing.assert_array_equal(x[:, 1:], y[:, :-1])
         for row_x, row_y in zip(x, y):
@@ -260,9 +265,9 @@ def test_byte_lm_dataset_windows(text_dir):
             assert pos >= 0
             starts.add(pos)
     assert len(starts) > 20  # random offsets, not one window repeated
-    a = [b[0].numpy() for b in D.byte_lm_dataset(out, "train", window=64, batch_size=8, seed=5).take(2)]
-    b = [b[0].numpy() for b in D.byte_lm_dataset(out, "train", window=64, batch_size=8, seed=5).take(2)]
-    c = [b[0].numpy() for b in D.byte_lm_dataset(out, "train", window=64, batch_size=8, seed=6).take(2)]
+    a = [b[0] for b in _take(D.byte_lm_dataset(out, "train", window=64, batch_size=8, seed=5), 2)]
+    b = [b[0] for b in _take(D.byte_lm_dataset(out, "train", window=64, batch_size=8, seed=5), 2)]
+    c = [b[0] for b in _take(D.byte_lm_dataset(out, "train", window=64, batch_size=8, seed=6), 2)]
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 

@@ -27,27 +27,22 @@ pytestmark = pytest.mark.usefixtures("quiet_cli")
 
 
 def _records(data_dir, split, n_mels=80, mulaw_dtype=np.uint8):
-    """The records of a split, parsed with plain tf.data (independently of seqgen.data.pipeline)."""
-    from seqgen.utils.tf_import import tensorflow
+    """The records of a split, read with array_record's own reader and decoded by seqgen.data.records
+    (independently of seqgen.data.pipeline)."""
+    from array_record.python.array_record_module import ArrayRecordReader
 
-    tf = tensorflow()
+    from seqgen.data import records
+
     m = read_manifest_json(data_dir)
-    files = [str(pathlib.Path(data_dir) / s) for s in m["splits"][split]["shards"]]
-    spec = {k: tf.io.FixedLenFeature([], tf.string) for k in ("id", "text", "audio", "mulaw", "mel")}
-    spec.update({k: tf.io.FixedLenFeature([], tf.int64) for k in ("speaker", "num_samples", "num_frames")})
     out = []
-    for raw in tf.data.TFRecordDataset(files):
-        f = tf.io.parse_single_example(raw, spec)
-        out.append({
-            "id": f["id"].numpy().decode(),
-            "text": f["text"].numpy().decode(),
-            "speaker": int(f["speaker"]),
-            "num_samples": int(f["num_samples"]),
-            "num_frames": int(f["num_frames"]),
-            "audio": np.frombuffer(f["audio"].numpy(), "<f4"),
-            "mulaw": np.frombuffer(f["mulaw"].numpy(), mulaw_dtype),
-            "mel": np.frombuffer(f["mel"].numpy(), "<f4").reshape(-1, n_mels),
-        })
+    for name in m["splits"][split]["shards"]:
+        assert name.endswith(".array_record")
+        reader = ArrayRecordReader(str(pathlib.Path(data_dir) / name))
+        for raw in reader.read_all():
+            r = records.decode(raw)
+            assert r["mulaw"].dtype == np.dtype(mulaw_dtype) and r["mel"].shape[1] == n_mels
+            out.append(r)
+        reader.close()
     return out
 
 
@@ -432,9 +427,10 @@ def test_rate_from_first_readable_file_duplicate_ids_and_stale_shards(tmp_path):
     _write_sine(src / "other.wav", 16000, 3500, freq=700.0)
     out = tmp_path / "data"
     out.mkdir()
-    (out / "train-00042.tfrecord").write_bytes(b"stale shard from an earlier run")
+    (out / "train-00042.tfrecord").write_bytes(b"stale shard from an earlier seqgen")
+    (out / "train-00042.array_record").write_bytes(b"stale shard from an earlier run")
     assert _main(["prepare", "vocoder", "--input", str(src), "--out", str(out), "--workers", "1"]) == 0
-    assert not (out / "train-00042.tfrecord").exists()
+    assert not (out / "train-00042.tfrecord").exists() and not (out / "train-00042.array_record").exists()
     m = read_manifest_json(out)
     assert m["sample_rate"] == 16000  # the unreadable first file does not decide the rate
     assert m["num_items"] == 3
@@ -444,7 +440,8 @@ def test_rate_from_first_readable_file_duplicate_ids_and_stale_shards(tmp_path):
     assert len(set(ids)) == 3 and "other" in ids and "take" in ids
     assert [i for i in ids if i.startswith("take") and i != "take"] == ["take#1"]
     listed = [n for s in m["splits"].values() for n in s["shards"]]
-    assert sorted(p.name for p in out.glob("*.tfrecord")) == sorted(listed)
+    assert sorted(p.name for p in out.glob("*.array_record")) == sorted(listed)
+    assert m["format_version"] == 2
 
 
 def test_valid_ids_make_exactly_the_valid_split_and_a_foreign_id_is_one_line(tmp_path, capsys):

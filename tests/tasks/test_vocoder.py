@@ -16,7 +16,7 @@ def _valid_wav(data_dir, tmp_path, seconds=0.3):
     info = D.VocoderData(data_dir)
     window = int(seconds * info.sample_rate) // info.hop * info.hop
     _, target, weight = next(iter(D.vocoder_eval_dataset(data_dir, "valid", window, 1, discrete=False)))
-    wav = target.numpy()[0][: int(weight.numpy()[0].sum())]
+    wav = target[0][: int(weight[0].sum())]
     return A.save(tmp_path / "ref.wav", wav, info.sample_rate), info
 
 
