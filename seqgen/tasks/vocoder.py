@@ -307,18 +307,13 @@ class Vocoder(Task):
             kwargs["speaker"] = inputs["speaker"]
         wav = model.generate(method=CACHED, seed=0, **kwargs)[0]
         real = np.asarray(model.distribution.to_waveform(target[0]))
-        from seqgen.utils.tf_import import tensorflow
-
-        tf = tensorflow()
         png = plots.compare_png(real, wav, sr, loop.run.path / "samples" / f"step-{step:08d}.png")
         from seqgen.data import audio as A
 
         A.save(loop.run.path / "samples" / f"step-{step:08d}.wav", wav, sr)
-        img = tf.image.decode_png(tf.io.read_file(str(png)), channels=3)[None]
-        with loop.writer.as_default(step=step):
-            tf.summary.audio("samples/generated", wav[None, :, None].astype(np.float32), sr)
-            tf.summary.audio("samples/real", real[None, :, None].astype(np.float32), sr)
-            tf.summary.image("samples/spectrograms", img)
+        loop.writer.audio("samples/generated", wav, sr, step)
+        loop.writer.audio("samples/real", real, sr, step)
+        loop.writer.image("samples/spectrograms", png, step)
 
     # ------------------------------------------------------------ recipe
     @classmethod

@@ -225,15 +225,12 @@ def _callback_classes():
             rec = {"step": s.step, "loss": loss, **fields, **extra, "lr": self._lr(),
                    "steps_per_sec": sps, "time": now - s.loop.t0}
             s.write(rec)
-            from seqgen.utils.tf_import import tensorflow
-
-            tf = tensorflow()
-            with s.loop.writer.as_default(step=s.step):
-                tf.summary.scalar("train/loss_nats", loss)
-                for key, value in {**fields, **extra}.items():
-                    tf.summary.scalar(f"train/{key}", value)
-                tf.summary.scalar("train/learning_rate", rec["lr"])
-                tf.summary.scalar("train/steps_per_sec", sps)
+            w = s.loop.writer
+            w.scalar("train/loss_nats", loss, s.step)
+            for key, value in {**fields, **extra}.items():
+                w.scalar(f"train/{key}", value, s.step)
+            w.scalar("train/learning_rate", rec["lr"], s.step)
+            w.scalar("train/steps_per_sec", sps, s.step)
             s.bar.set_postfix(loss=f"{loss:.3f}", bits=f"{loss / LN2:.3f}", refresh=False)
             self.sums, self.steps, self.t_window = {}, 0, now
 

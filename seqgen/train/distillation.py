@@ -348,7 +348,6 @@ class DistillLoop(TrainLoop):
         """Validation of a distillation: KL, teacher NLL of the student's sample vs of the real
         audio on a fixed held-out batch with fixed noise; the spectrograms side by side."""
         from seqgen.utils import plots
-        from seqgen.utils.tf_import import tensorflow
 
         inputs, real, weight, split = self._health_batch()
         res = health_check(model, self.distillation, inputs, real, weight, seed=0)
@@ -357,7 +356,6 @@ class DistillLoop(TrainLoop):
         state.write(rec)
         state.summary.update({k: v for k, v in rec.items() if k.startswith("valid_")})
         state.summary["valid_step"] = state.step
-        tf = tensorflow()
         sr = int(self.data_info["sample_rate"])
         n = int(weight[0].sum())
         png = None
@@ -370,14 +368,12 @@ class DistillLoop(TrainLoop):
             A.save(self.run.path / "samples" / f"step-{state.step:08d}.wav", audio[0, :n], sr)
         except Exception as e:  # never let a figure kill training
             self._log(f"sample figure skipped ({type(e).__name__}: {e})")
-        with self.writer.as_default(step=state.step):
-            for k, v in res.items():
-                tf.summary.scalar(f"valid/{k}", v)
-            tf.summary.audio("samples/student", audio[:1, :n, None], sr)
-            tf.summary.audio("samples/real", real[:1, :n, None].astype(np.float32), sr)
-            if png is not None:
-                img = tf.image.decode_png(tf.io.read_file(str(png)), channels=3)[None]
-                tf.summary.image("samples/spectrograms", img)
+        for k, v in res.items():
+            self.writer.scalar(f"valid/{k}", v, state.step)
+        self.writer.audio("samples/student", audio[0, :n], sr, state.step)
+        self.writer.audio("samples/real", real[0, :n], sr, state.step)
+        if png is not None:
+            self.writer.image("samples/spectrograms", png, state.step)
         state.note(f"step {state.step}: KL {res['kl']:.3f} nats/sample (H(S,T) {res['cross_entropy']:.3f}, "
                    f"H(S) {res['entropy']:.3f}); teacher NLL of student {res['teacher_nll_student']:.3f} vs real "
                    f"{res['teacher_nll_real']:.3f}; power {res['power']:.4f}")

@@ -185,11 +185,9 @@ class TrainLoop:
         state.summary.update(extra)
         state.summary["valid_step"] = state.step
         state.write({"step": state.step, f"valid_bits_per_{unit}": bits, **extra, "time": time.time() - self.t0})
-        tf = tensorflow()
-        with self.writer.as_default(step=state.step):
-            tf.summary.scalar(f"valid/bits_per_{unit}", bits)
-            for name, value in extra.items():
-                tf.summary.scalar("valid/" + name.removeprefix("valid_"), value)
+        self.writer.scalar(f"valid/bits_per_{unit}", bits, state.step)
+        for name, value in extra.items():
+            self.writer.scalar("valid/" + name.removeprefix("valid_"), value, state.step)
         state.note(f"step {state.step}: valid {bits:.3f} bits/{unit} ({count} {unit}s)")
         try:
             self.task.after_validation(model, self, state.step)
@@ -207,7 +205,6 @@ class TrainLoop:
 
         from seqgen.tasks.base import task_for_model_type
 
-        tf = tensorflow()
         model_type = self.cfg["model"]["type"]
         self.task = task_for_model_type(model_type)
         self.data_info = self.task.data_info(self.data_dir)
@@ -245,8 +242,9 @@ class TrainLoop:
         if hasattr(model, "summary_text"):  # layers, receptive field, parameters
             sr = self.data_info.get("sample_rate")
             self._log(model.summary_text(sr) if sr else model.summary_text())
-        self.writer = tf.summary.create_file_writer(str(self.run.path / "tb")) if chief else \
-            tf.summary.create_noop_writer()
+        from seqgen.utils.summary import NoopWriter, SummaryWriter
+
+        self.writer = SummaryWriter(self.run.path / "tb") if chief else NoopWriter()
 
     def data_seed(self, step, pipeline=0) -> int:
         """The seed of an input pipeline's stream from ``step`` on: same distribution after a resume,
@@ -349,6 +347,8 @@ class TrainLoop:
 
     def _worker_lost(self, error, cb):
         """A multi-worker job whose peer died: one line saying how to go on."""
+        if not self.dist.distributed:  # one device: no peer to lose (and no TensorFlow to ask)
+            return
         tf = tensorflow()
         if not isinstance(error, (tf.errors.UnavailableError, tf.errors.InternalError, tf.errors.AbortedError,
                                   tf.errors.CancelledError, tf.errors.DeadlineExceededError)):

@@ -200,6 +200,7 @@ def _logged_steps(run):
     return out
 
 
+@pytest.mark.slow  # ~95 s: in .ci/run's slow step (corrupt-checkpoint fallback and the full disk stay in the default suite)
 def test_sigkill_at_random_moments_then_resume(espeak_vocoder_data, tmp_path):
     run = tmp_path / "run"
     r = Run(run)

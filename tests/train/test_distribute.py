@@ -234,6 +234,7 @@ def _metrics(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.slow  # ~60 s: in .ci/run's slow step (the default suite is kept near 15 min)
 def test_two_workers_sigkill_one_then_restart_resumes_from_the_backup(espeak_vocoder_data, tmp_path):
     from seqgen.runs import Run
 
