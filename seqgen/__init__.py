@@ -2,8 +2,9 @@
 
 Importing this package is cheap: it imports neither Keras nor TensorFlow.
 Submodules are imported on demand (``seqgen.data.audio``, ``seqgen.models``, ...).
-TensorFlow-only code lives in ``seqgen.data.pipeline`` (tf.data readers) and
-``seqgen.train`` and is never imported by the backend-agnostic core.
+TensorFlow-only code lives in ``seqgen.train.strategy`` (``tf.distribute``) and is never imported by
+the backend-agnostic core; the input pipelines (``seqgen.data.pipeline``) and TensorBoard logging
+(``seqgen.utils.summary``) need no TensorFlow.
 
 ``seqgen.load(RUN)`` returns a trained run as its task object
 (:class:`~seqgen.tasks.vocoder.Vocoder`, :class:`~seqgen.tasks.language_model.LanguageModel`

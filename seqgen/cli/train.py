@@ -17,7 +17,7 @@ def _cmd_train(a):
 
 def _add_train(sub):
     p = sub.add_parser("train", help="train a model from a YAML config on prepared data",
-                       description="Train with Keras fit on the input pipeline (grain; tf.data for pairs). Checkpoints every "
+                       description="Train with Keras fit on the input pipeline (grain and numpy). Checkpoints every "
                                    "train.checkpoint_every steps and on Ctrl-C/SIGTERM; --resume continues "
                                    "a run with its model, optimizer and step restored.")
     p.add_argument("config", nargs="?", metavar="CONFIG.yaml")

@@ -1,5 +1,2 @@
 """What the models read: the shard schema and its records, manifests, audio features, tokenizers and the
-input pipelines.
-
-Vocoder and byte-LM data are read with grain and numpy (no TensorFlow); ``pipeline.pairs_dataset``
-(tf.data) still imports TensorFlow, when used."""
+input pipelines (grain and numpy: nothing here imports TensorFlow)."""

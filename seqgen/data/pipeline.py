@@ -1,8 +1,8 @@
 """Input pipelines over prepared shards.
 
-Vocoder and byte-LM training read with ``grain`` (random access by index over ArrayRecord shards and
-memory-mapped byte files; numpy only, no TensorFlow), which Keras ``fit`` takes on every backend;
-translation pairs still go through ``tf.data`` (TensorFlow imported on first use).  Every pipeline is
+Nothing here imports TensorFlow.  Vocoder and byte-LM training read with ``grain`` (random access by
+index over ArrayRecord shards and memory-mapped byte files), translation pairs with a seeded,
+length-bucketed numpy stream; Keras ``fit`` takes both on every backend.  Every pipeline is
 deterministic given its seed (each element drawn from ``(seed, element index)``, seeded permutations and
 shuffles), so a run that resumes at step ``s`` can rebuild its stream from ``(seed, s)``.
 
@@ -23,13 +23,8 @@ import numpy as np
 
 from seqgen.data.manifest import read_manifest
 from seqgen.errors import DataError
-from seqgen.utils.tf_import import tensorflow
 
 SILENCE_MEL = float(np.log(1e-5))
-
-
-def _tf():
-    return tensorflow()
 
 
 def _shards(data_dir, manifest, split) -> list[str]:
@@ -296,43 +291,88 @@ def byte_arrays(data_dir, split="valid", window=256, max_windows=None):
     return x, y
 
 
+class _PairBatches:
+    """Length-bucketed, padded batches of byte pairs; iterating starts the stream from its beginning."""
+
+    def __init__(self, examples, batch_size, bounds, seed, shuffle, repeat):
+        self.examples, self.batch_size, self.bounds = examples, int(batch_size), bounds
+        self.seed, self.shuffle, self.repeat = seed, shuffle, repeat
+
+    def _bucket(self, n):
+        for k, bound in enumerate(self.bounds):
+            if n <= bound:
+                return k
+        return len(self.bounds)
+
+    def _batch(self, rows):
+        from seqgen.data.tokenizers import PAD_ID
+
+        def pad(seqs):
+            out = np.full((len(seqs), max(len(q) for q in seqs)), PAD_ID, np.int32)
+            for r, q in enumerate(seqs):
+                out[r, : len(q)] = q
+            return out
+
+        return ({"source": pad([self.examples[i][0] for i in rows]),
+                 "target_in": pad([self.examples[i][1] for i in rows])}, pad([self.examples[i][2] for i in rows]))
+
+    def __iter__(self):
+        n = len(self.examples)
+        epoch = 0
+        while True:
+            order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+            pending = [[] for _ in range(len(self.bounds) + 1)]
+            for i in order:
+                src, _, out = self.examples[i]
+                k = self._bucket(max(len(src), len(out)))
+                pending[k].append(i)
+                if len(pending[k]) == self.batch_size:
+                    yield self._batch(pending[k])
+                    pending[k] = []
+            if not self.repeat:
+                for rows in pending:
+                    if rows:
+                        yield self._batch(rows)
+                return
+            epoch += 1
+
+
 def pairs_dataset(data_dir, split="train", batch_size=32, max_length=256, seed=0, shuffle=True, repeat=True,
                   buckets=(16, 32, 64, 128, 256)):
-    """Batches of {"source": [B, S], "target_in": [B, T]} and target_out [B, T] (byte ids, padded).
+    """Batches of ({"source": [B, S], "target_in": [B, T]}, target_out [B, T]) (int32 byte ids, padded to the
+    longest row of the batch), as a re-iterable of numpy batches (no TensorFlow).
 
-    Sources end with EOS; the decoder input starts with BOS and the output
-    ends with EOS; padding is PAD.  Pairs longer than ``max_length`` bytes
-    on either side are dropped.  Batches are bucketed by length.
+    Sources end with EOS; the decoder input starts with BOS and the output ends with EOS; padding is PAD.
+    Pairs longer than ``max_length`` bytes on either side are dropped.  Pairs go to the bucket of their
+    longer side (up to each of ``buckets`` below ``max_length``, then the rest) and a bucket is a batch
+    when it holds ``batch_size``; with ``shuffle`` each pass takes a permutation seeded by ``(seed, pass)``;
+    without ``repeat`` one pass, the partly filled buckets last.
     """
-    tf = _tf()
-    from seqgen.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+    from seqgen.data.tokenizers import BOS_ID, EOS_ID
 
-    manifest = read_manifest(data_dir, "pairs")
-    files = _shards(data_dir, manifest, split)
-    ds = tf.data.TextLineDataset(files)
-
-    def parse(line):
-        parts = tf.strings.split(line, "\t", maxsplit=1)
-        src = tf.cast(tf.io.decode_raw(parts[0], tf.uint8), tf.int32)
-        tgt = tf.cast(tf.io.decode_raw(parts[1], tf.uint8), tf.int32)
-        src = tf.concat([src, [EOS_ID]], 0)
-        return {"source": src, "target_in": tf.concat([[BOS_ID], tgt], 0)}, tf.concat([tgt, [EOS_ID]], 0)
-
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.filter(lambda x, y: tf.logical_and(tf.shape(x["source"])[0] <= max_length,
-                                               tf.shape(y)[0] <= max_length))
-    if shuffle:
-        ds = ds.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
+    examples = []
+    for src, tgt in _read_pair_bytes(data_dir, split):
+        s = np.frombuffer(src, np.uint8).astype(np.int32)
+        t = np.frombuffer(tgt, np.uint8).astype(np.int32)
+        s = np.append(s, EOS_ID)
+        out = np.append(t, EOS_ID)
+        if len(s) <= max_length and len(out) <= max_length:
+            examples.append((s, np.insert(t, 0, BOS_ID), out))
     bounds = [b for b in buckets if b < max_length]
-    ds = ds.bucket_by_sequence_length(
-        lambda x, y: tf.maximum(tf.shape(x["source"])[0], tf.shape(y)[0]),
-        bucket_boundaries=[b + 1 for b in bounds],
-        bucket_batch_sizes=[batch_size] * (len(bounds) + 1),
-        padding_values=({"source": PAD_ID, "target_in": PAD_ID}, PAD_ID),
-        drop_remainder=False)
-    return ds.prefetch(2)
+    return _PairBatches(examples, batch_size, bounds, seed, shuffle, repeat)
+
+
+def _read_pair_bytes(data_dir, split):
+    """The (source, target) UTF-8 bytes of each line of a split, in file order."""
+    manifest = read_manifest(data_dir, "pairs")
+    for path in _shards(data_dir, manifest, split):
+        with open(path, "rb") as f:
+            for line in f:
+                line = line.rstrip(b"\n")
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                src, _, tgt = line.partition(b"\t")
+                yield src, tgt
 
 
 def read_pairs(data_dir, split="valid") -> list[tuple[str, str]]:

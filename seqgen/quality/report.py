@@ -331,6 +331,8 @@ def summary_table(report) -> str:
             return f"{v:.3f}" if isinstance(v, (int, float)) else "-"
 
         ci = f"{f(d['mean'])} [{f(d['low'])}, {f(d['high'])}]"
+        if d.get("n") is not None and d["n"] < report["utterances"]["count"]:
+            ci += f"  (n={d['n']}: the others have no value for both)"
         lines.append(f"{key + (' ^' if higher else ' v'):<16}{f(m['model'].get(key)):>9}"
                      f"{f(m['griffin_lim'].get(key)):>13}{f(m['recording'].get(key)):>11}   {ci}")
     lines.append("(^ higher is better, v lower is better)")

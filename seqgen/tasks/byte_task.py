@@ -1,13 +1,12 @@
 """What the byte-level kinds (language model, translation) share: the tokenizer the data
 dictates, the token ids it fixes in the model, and the model-input contract.
 
-The input contract lives here once, for training (tf.data) and evaluation
-(numpy) alike:
+The input contract lives here once, for training and evaluation alike (numpy):
 
 * a language model's window starts with BOS in place of its first byte
   (generation always starts from BOS): :func:`lm_inputs`;
 * batches are PAD-extended to a power-of-two length, so only a handful of
-  shapes are ever compiled: :func:`pad_to_bucket`, :func:`tf_pad_to_bucket`.
+  shapes are ever compiled: :func:`pad_to_bucket`, :func:`pad_to`.
 """
 from __future__ import annotations
 
@@ -34,26 +33,14 @@ def pad_to_bucket(ids, pad_id, minimum=16):
     from seqgen.models.token_decoding import bucket_length
 
     ids = np.asarray(ids)
-    size = bucket_length(ids.shape[1], minimum)
-    out = np.full((ids.shape[0], size), pad_id, ids.dtype)
-    out[:, :ids.shape[1]] = ids
+    return pad_to(ids, bucket_length(ids.shape[1], minimum), pad_id).astype(ids.dtype)
+
+
+def pad_to(ids, size, pad_id):
+    """``ids [B, T]`` PAD-extended to ``size`` columns."""
+    out = np.full((ids.shape[0], int(size)), pad_id, np.int32)
+    out[:, : ids.shape[1]] = ids
     return out
-
-
-def tf_bucket_sizes(max_length):
-    """The bucket length of every length up to ``max_length + 1`` (a lookup table for tf.data)."""
-    from seqgen.models.token_decoding import bucket_length
-    from seqgen.utils.tf_import import tensorflow
-
-    return tensorflow().constant([bucket_length(n) for n in range(int(max_length) + 2)], "int32")
-
-
-def tf_pad_to(t, size, pad_id):
-    """``t [B, T]`` PAD-extended to ``size`` columns inside a tf.data pipeline."""
-    from seqgen.utils.tf_import import tensorflow
-
-    tf = tensorflow()
-    return tf.pad(t, [[0, 0], [0, size - tf.shape(t)[1]]], constant_values=pad_id)
 
 
 def token_nll(logits, y, pad_id):

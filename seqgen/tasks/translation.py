@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqgen.tasks.base import register_task
-from seqgen.tasks.byte_task import LN2, ByteTask, pad_to_bucket, tf_bucket_sizes, tf_pad_to, token_nll
+from seqgen.tasks.byte_task import LN2, ByteTask, pad_to, pad_to_bucket, token_nll
 
 def pairs_nll(model, data_dir, split="valid", batch_size=16, max_length=256, max_batches=0):
     """Teacher-forced NLL of the targets of ``split`` (bits per target byte, EOS included).
@@ -18,9 +18,9 @@ def pairs_nll(model, data_dir, split="valid", batch_size=16, max_length=256, max
     for k, (inputs, target) in enumerate(ds):
         if max_batches and k >= max_batches:
             break
-        feed = {"source": pad_to_bucket(inputs["source"].numpy(), model.pad_id),
-                "target_in": pad_to_bucket(inputs["target_in"].numpy(), model.pad_id)}
-        y = pad_to_bucket(target.numpy(), model.pad_id)
+        feed = {"source": pad_to_bucket(inputs["source"], model.pad_id),
+                "target_in": pad_to_bucket(inputs["target_in"], model.pad_id)}
+        y = pad_to_bucket(target, model.pad_id)
         nll, w = token_nll(model.predict_on_batch(feed), y, model.pad_id)
         total += float((nll * w).sum())
         count += float(w.sum())
@@ -106,20 +106,21 @@ class Translator(ByteTask):
 
     @classmethod
     def train_dataset(cls, model, data_dir, data_cfg, seed, shard=(0, 1)):
-        """Pairs of at most ``data.window`` bytes a side, source and target padded to one power-of-two length."""
+        """Pairs of at most ``data.window`` bytes a side, source and target padded to one power-of-two length
+        (a few shapes, so few compilations), as a Python generator of numpy batches."""
         from seqgen.data import pipeline as D
-        from seqgen.utils.tf_import import tensorflow
+        from seqgen.models.token_decoding import bucket_length
 
-        tf = tensorflow()
         ds = D.pairs_dataset(data_dir, "train", int(data_cfg["batch_size"]), int(data_cfg["window"]), seed=seed)
-        sizes, pad = tf_bucket_sizes(int(data_cfg["window"])), model.pad_id
+        pad = model.pad_id
 
-        def pad_all(x, y):
-            size = sizes[tf.maximum(tf.shape(x["source"])[1], tf.shape(y)[1])]
-            return ({"source": tf_pad_to(x["source"], size, pad), "target_in": tf_pad_to(x["target_in"], size, pad)},
-                    tf_pad_to(y, size, pad))
+        def padded():
+            for x, y in ds:
+                size = bucket_length(max(x["source"].shape[1], y.shape[1]))
+                yield ({"source": pad_to(x["source"], size, pad), "target_in": pad_to(x["target_in"], size, pad)},
+                       pad_to(y, size, pad))
 
-        return ds.map(pad_all)
+        return padded()
 
     @classmethod
     def held_out(cls, model, data_dir, split, data_cfg, max_windows=0, progress=False):

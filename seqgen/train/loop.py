@@ -1,4 +1,4 @@
-"""`seqgen train`: Keras fit on the input pipeline (grain; tf.data for pairs) with checkpoints and resume.
+"""`seqgen train`: Keras fit on the input pipeline (grain and numpy) with checkpoints and resume.
 
 * The optimizer is Adam with a warm-up + cosine (or exponential, constant)
   schedule, global-norm gradient clipping and optional EMA weights.

@@ -37,6 +37,7 @@ reduces the scalar logs along an axis 0 they do not have.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import pathlib
@@ -172,7 +173,12 @@ class Distribution:
         ``tf.distribute`` strategy takes through :func:`as_tf_dataset`); one pipeline per worker, each batch
         one replica's share of the global batch."""
         if self.strategy is None:
-            return make(global_batch, 0)
+            ds = make(global_batch, 0)
+            if inspect.isgenerator(ds) and keras_backend() == "tensorflow":
+                # Keras would fix the shapes of a generator's batches from its first two; length-bucketed
+                # batches (translation) need their lengths open
+                return as_tf_dataset(ds)
+            return ds
         per_replica = self.per_replica_batch(global_batch)
 
         def fn(context):
@@ -335,17 +341,38 @@ def backup_callback(backup_dir, every: int, write: bool):
     return _make_backup_class()(backup_dir, every, write)
 
 
+def keras_backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
 def as_tf_dataset(dataset):
-    """A ``tf.data.Dataset`` of a dataset's batches: itself, or a grain dataset read through a Python
-    generator (what ``distribute_datasets_from_function`` needs), its signature taken from its first batch."""
+    """A ``tf.data.Dataset`` of a dataset's batches: itself, or a grain dataset or a generator of numpy
+    batches read through a Python generator (what ``distribute_datasets_from_function`` needs), with the
+    first batch's shapes (a generator's, e.g. translation's length buckets: its batch size, the other
+    dimensions open)."""
+    import itertools
+
     tf = tensorflow()
     if isinstance(dataset, tf.data.Dataset):
         return dataset
-    first = next(iter(dataset))
+    open_dims = inspect.isgenerator(dataset)
+    if open_dims:
+        first = next(dataset)
+        stream = itertools.chain([first], dataset)
+
+        def make():
+            return stream
+    else:
+        first = next(iter(dataset))
+
+        def make():
+            return iter(dataset)
 
     def spec(x):
         x = np.asarray(x)
-        return tf.TensorSpec(x.shape, tf.as_dtype(x.dtype))
+        shape = (x.shape[0],) + (None,) * (x.ndim - 1) if open_dims else x.shape
+        return tf.TensorSpec(shape, tf.as_dtype(x.dtype))
 
-    signature = tf.nest.map_structure(spec, first)
-    return tf.data.Dataset.from_generator(lambda: iter(dataset), output_signature=signature)
+    return tf.data.Dataset.from_generator(make, output_signature=tf.nest.map_structure(spec, first))
