@@ -217,8 +217,6 @@ def evaluate_quality(run, data=None, utterances=None, subset="eval", max_utteran
     from seqgen.utils.progress import progress as pbar
 
     task = load(run) if isinstance(run, (str, pathlib.Path)) else run
-    if not hasattr(task, "quality"):
-        raise SeqgenError(f"{run}: not a run")
     run_dir = task.run.path
     info = task.info
     cfg = task.run.config()

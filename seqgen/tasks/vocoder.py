@@ -338,7 +338,7 @@ class Vocoder(Task):
         lines = [("resynthesis", work / "sample.wav"), ("plot", work / "sample.png"),
                  ("metrics", f"{work / 'metrics.json'}  (valid NLL {metrics['nll_bits_per_sample']:.3f} bits/sample, "
                              f"{metrics['nll_bits_per_16bit_sample']:.3f} bits per 16-bit sample, at step {voc.step})")]
-        quality = cls._recipe_quality(recipe, run_dir, data_dir, split)
+        quality = cls._recipe_quality(recipe, voc, data_dir, split)
         if quality:
             metrics["quality"] = quality
             lines.append(("quality", f"{work / 'quality.json'}, {work / 'quality.png'}, {work / 'quality_audio'}"))
@@ -347,7 +347,7 @@ class Vocoder(Task):
         return {"metrics": metrics, "sample": res, "train": summary}
 
     @staticmethod
-    def _recipe_quality(recipe, run_dir, data_dir, split) -> dict | None:
+    def _recipe_quality(recipe, voc, data_dir, split) -> dict | None:
         """The recipe's quality figures (``seqgen evaluate --quality``): the yardstick's eval utterances when
         the recipe has one for this source, else the first ``sample.quality_utterances`` of the valid split.
         Without the ``[quality]`` extra: one line, and the recipe goes on."""
@@ -360,15 +360,11 @@ class Vocoder(Task):
         if split != "valid":
             print("quality stage skipped: the data has no valid split (nothing held out to score)", file=sys.stderr)
             return None
-        from seqgen.quality.report import evaluate_quality
-        from seqgen.runs import Run
-
         work = recipe.work
-        count = int(Run(run_dir).config().get("sample", {}).get("quality_utterances", 24))
+        count = int(voc.config().get("sample", {}).get("quality_utterances", 24))
         ys = recipe.yardstick
-        rep = evaluate_quality(Vocoder(run_dir), data_dir, utterances=ys, subset="eval", max_utterances=count,
-                               json_out=work / "quality.json", plot=work / "quality.png",
-                               audio_dir=work / "quality_audio")
+        rep = voc.quality(data=data_dir, utterances=ys, subset="eval", max_utterances=count,
+                          json_out=work / "quality.json", plot=work / "quality.png", audio_dir=work / "quality_audio")
         return {"utterances": rep["utterances"], "mean": rep["mean"],
                 "model_minus_griffin_lim": rep["model_minus_griffin_lim"]}
 
