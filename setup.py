@@ -1,12 +1,12 @@
 """Packaging for seqgen: autoregressive audio and text generation on Keras 3."""
 from setuptools import find_packages, setup
 
+# What every backend needs.  A Keras backend comes from an extra: `[tf]` (TensorFlow, the default
+# backend; also tf.distribute strategies) or `[jax]`.  TensorBoard is only its event-file writer and
+# protos: logs need no TensorFlow.
 RUNTIME = [
-    "tensorflow>=2.21,<2.22",
     "keras>=3.10",
-    "tf-keras>=2.21,<2.22",
     "tensorboard>=2.20",
-    "tensorflow-probability>=0.25",
     "numpy>=1.26",
     "librosa>=0.10",
     "soundfile>=0.12",
@@ -30,12 +30,22 @@ QUALITY = [
     "requests>=2.28",  # speechmos imports it
 ]
 
-TEST = [
+TF = [
+    "tensorflow>=2.21,<2.22",
+]
+
+# CPU wheels; on a GPU machine install JAX's CUDA build first (it satisfies this).
+JAX = [
+    "jax[cpu]>=0.4.30",
+]
+
+TEST = TF + [
+    "tf-keras>=2.21,<2.22",          # tensorflow-probability needs it
+    "tensorflow-probability>=0.25",  # the distributions' test oracle
     "pytest>=8",
     "pytest-timeout>=2.3",
     "hypothesis>=6.100",
-    "jax[cpu]>=0.4.30",
-] + QUALITY
+] + JAX + QUALITY
 
 setup(
     name="seqgen",
@@ -46,6 +56,6 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["seqgen", "seqgen.*", "data_prep", "data_prep.*"]),
     install_requires=RUNTIME,
-    extras_require={"test": TEST, "quality": QUALITY},
+    extras_require={"tf": TF, "jax": JAX, "test": TEST, "quality": QUALITY},
     entry_points={"console_scripts": ["seqgen=seqgen.cli:main"]},
 )

@@ -23,6 +23,11 @@ __version__ = "0.1.0"
 # Quieter TensorFlow start-up unless the user asked otherwise.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# JAX when it is installed and TensorFlow (the `[tf]` extra) is not, unless a backend is named.
+from seqgen.utils import backend as _backend  # noqa: E402  (imports neither Keras nor TensorFlow)
+
+_backend.choose()
+
 
 def load(run_dir):
     """A trained run as its task object (see :mod:`seqgen.tasks.base`)."""

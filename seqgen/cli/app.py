@@ -44,11 +44,16 @@ def main(argv=None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" and args.command != "prepare":
-            # Keras imports TensorFlow; do it first, quietly (see seqgen.utils.tf_import).
-            from seqgen.utils.tf_import import tensorflow
+        if args.command != "prepare":
+            from seqgen.utils import backend
 
-            tensorflow()
+            if backend.name() == "tensorflow":
+                # Keras imports TensorFlow; do it first, quietly (see seqgen.utils.tf_import).
+                from seqgen.utils.tf_import import tensorflow
+
+                tensorflow()
+            else:
+                backend.keep_tensorflow_out()
         result = args.func(args)
         return int(result or 0)
     except SeqgenError as e:

@@ -169,7 +169,9 @@ def task_for_recipe(spec: dict) -> type:
 def load(run_dir, verb: str | None = None) -> Task:
     """The task object of a trained run; with ``verb``, a one-line error when that verb does not fit the run."""
     from seqgen.runs import Run
+    from seqgen.utils import backend
 
+    backend.keep_tensorflow_out()
     info = Run(run_dir).info()
     task = task_for_kind((info.get("data") or {}).get("kind"))
     if verb is not None and verb != task.verb:

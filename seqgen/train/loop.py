@@ -204,11 +204,15 @@ class TrainLoop:
         import keras
 
         from seqgen.tasks.base import task_for_model_type
+        from seqgen.utils import backend
+        from seqgen.utils.seeding import set_seed
+
+        backend.keep_tensorflow_out()
 
         model_type = self.cfg["model"]["type"]
         self.task = task_for_model_type(model_type)
         self.data_info = self.task.data_info(self.data_dir)
-        keras.utils.set_random_seed(int(self.cfg["train"]["seed"]))
+        set_seed(int(self.cfg["train"]["seed"]))
         chief = self.dist.worker.is_chief
         # XLA cannot compile the replicas' collectives: under a strategy Distribution.prepare compiles
         # each replica's forward and backward pass instead of Keras' whole step

@@ -1,1 +1,2 @@
-"""Small helpers every layer may use: quiet TensorFlow import, thread settings, progress bars, plots."""
+"""Small helpers every layer may use: the Keras backend, seeding, quiet TensorFlow import, thread settings,
+progress bars, plots, TensorBoard logs."""

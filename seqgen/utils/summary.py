@@ -9,15 +9,28 @@ from __future__ import annotations
 import io
 import pathlib
 import struct
+import sys
 import time
+import types
 
 import numpy as np
+
+
+def _without_tensorflow() -> None:
+    """Make TensorBoard use its own file layer unless TensorFlow is loaded already.
+
+    TensorBoard's writer reaches files through ``tensorboard.compat.tf``, which imports TensorFlow when it
+    is installed; an importable ``tensorboard.compat.notf`` is TensorBoard's switch to its bundled
+    stand-in (plain local files), so a JAX run never loads TensorFlow for its logs."""
+    if "tensorflow" not in sys.modules:
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
 
 
 class SummaryWriter:
     """``scalar`` / ``audio`` / ``image`` summaries at a step, appended to an event file in ``logdir``."""
 
     def __init__(self, logdir, flush_secs: int = 30):
+        _without_tensorflow()
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         pathlib.Path(logdir).mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,9 @@ def configure_threads(threads: int | None) -> None:
     samples/s for a 20-layer, 64-channel WaveNet on 2 cores).  ``0`` keeps
     TensorFlow's default.  Other backends are left alone.
     """
-    import os
+    from seqgen.utils import backend
 
-    if not threads or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    if not threads or backend.name() != "tensorflow":
         return
     from seqgen.utils.tf_import import tensorflow
 
