@@ -47,6 +47,9 @@ def main(argv=None) -> int:
         if args.command != "prepare":
             from seqgen.utils import backend
 
+            missing = backend.missing_message()
+            if missing:
+                raise SeqgenError(missing)
             if backend.name() == "tensorflow":
                 # Keras imports TensorFlow; do it first, quietly (see seqgen.utils.tf_import).
                 from seqgen.utils.tf_import import tensorflow

@@ -3,8 +3,8 @@
 * :func:`name` reads the backend as Keras will (``KERAS_BACKEND``, else ``keras.json``'s ``backend``, else
   ``tensorflow``) without importing Keras.
 * :func:`choose` runs when ``seqgen`` is imported: on a machine with JAX and no TensorFlow (the TensorFlow
-  extra not installed) and no backend named anywhere, it names ``jax``, where Keras would fail to start on
-  its default.
+  extra not installed), unless ``KERAS_BACKEND`` names one, it names ``jax`` where Keras would fail to
+  start on TensorFlow (its default, or the ``keras.json`` it wrote with that default).
 * :func:`keep_tensorflow_out`: Keras itself imports TensorFlow whenever it is installed, whatever the
   backend (``serialize_keras_object`` asks ``tf.available`` of every object it saves); under another
   backend seqgen tells Keras' lazy TensorFlow handle that it is absent, so a JAX run behaves exactly as it
@@ -37,11 +37,24 @@ def installed(module: str) -> bool:
 
 
 def choose() -> None:
-    """Name ``jax`` when nothing names a backend and TensorFlow is not installed but JAX is."""
-    if os.environ.get("KERAS_BACKEND") or _keras_json_backend():
+    """Name ``jax`` when ``KERAS_BACKEND`` is unset, the backend would be TensorFlow (``keras.json``, which
+    Keras writes with its default on first import, or nothing), and TensorFlow is not installed but JAX is."""
+    if os.environ.get("KERAS_BACKEND") or name() != "tensorflow":
         return
     if not installed("tensorflow") and installed("jax"):
         os.environ["KERAS_BACKEND"] = "jax"
+
+
+def missing_message() -> str | None:
+    """A one-line error when the backend Keras will use is not installed, else None."""
+    backend = name()
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    if module is None or installed(module):
+        return None
+    extra = {"tensorflow": "tf", "jax": "jax"}.get(backend)
+    fix = f"pip install -e '.[{extra}]'" if extra else f"pip install {module}"
+    return (f"the Keras backend is {backend} (KERAS_BACKEND or ~/.keras/keras.json), which is not installed: "
+            f"{fix}, or name an installed one (e.g. KERAS_BACKEND=jax)")
 
 
 def keep_tensorflow_out() -> None:

@@ -33,6 +33,25 @@ def test_choose_names_jax_only_where_tensorflow_is_missing(monkeypatch, tmp_path
     assert os.environ.get("KERAS_BACKEND") == expected
 
 
+def test_choose_overrides_the_tensorflow_that_keras_json_names_only_when_it_is_missing(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "tensorflow"}))  # as Keras writes it
+    monkeypatch.setattr(backend, "installed", lambda m: m == "jax")
+    backend.choose()
+    assert os.environ.get("KERAS_BACKEND") == "jax"
+
+
+def test_a_missing_backend_is_one_line_naming_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setattr(backend, "installed", lambda m: False)
+    msg = backend.missing_message()
+    assert "tensorflow" in msg and ".[tf]" in msg and "\n" not in msg
+    monkeypatch.setattr(backend, "installed", lambda m: True)
+    assert backend.missing_message() is None
+
+
 def test_choose_keeps_a_named_backend(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
