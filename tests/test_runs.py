@@ -36,6 +36,7 @@ def _under(backend, steps, tmp_path):
     return r.stdout
 
 
+@pytest.mark.slow  # ~80 s (three processes, two backends): in .ci/run's slow step
 def test_a_run_moves_between_jax_and_tensorflow_both_ways(espeak_vocoder_data, tmp_path):
     """Trained under JAX, a run scores the same held-out NLL under TensorFlow, resumes there with its
     optimizer and step, samples; the TensorFlow checkpoint then scores the same under JAX and resumes

@@ -15,12 +15,34 @@ def _cmd_bench(a):
     # Must come before TensorFlow runs any op: the setting is fixed for the process.
     if a.merge:
         res = merge(a.merge)
+        training = bool(res["records"]) and all("loop_steps_per_sec" in r for r in res["records"])
         if a.json:
             pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
+        if training:
+            from seqgen.bench.training import markdown_train_table, plot_train
+
+            if a.plot:
+                plot_train(res["records"], a.plot)
+            print(markdown_train_table(res["records"]))
+            return 0
         if a.plot:
             plot(res["records"], a.plot)
         print(markdown_table(res["records"]))
         return 0
+    if a.train:
+        from seqgen.bench.training import markdown_train_table, run_train_bench
+
+        threads = 0 if a.threads is None else a.threads
+        configure_threads(threads)
+        res = run_train_bench(a.presets, steps=a.steps, warmup=a.warmup, json_path=a.json, plot_path=a.plot,
+                              threads=threads, log=lambda line: print(line, flush=True), overrides=a.set)
+        print()
+        print(markdown_train_table(res["records"]))
+        if a.json:
+            print(f"wrote {a.json} ({len(res['records'])} records)")
+        return 0
+    a.threads = 1 if a.threads is None else a.threads
+    a.presets = a.presets or ",".join(p.name for p in PRESETS.values() if not p.hidden)
     configure_threads(a.threads)
     res = run_bench(a.presets, a.methods, a.batches, seconds=a.seconds, tokens=a.tokens, repeats=a.repeats,
                     json_path=a.json, plot_path=a.plot, run=a.run, naive_steps=a.naive_steps,
@@ -44,7 +66,10 @@ def add(sub):
                                    "and relate the speed to the matrix-vector and matrix-matrix GFLOP/s "
                                    "ceilings measured in the same run. Presets: " + ", ".join(visible) +
                                    ". See bench/README.md.")
-    p.add_argument("--presets", default=",".join(visible), help="comma-separated presets (default: all)")
+    from seqgen.bench.training import DEFAULT_PRESETS
+
+    p.add_argument("--presets", default=None,
+                   help="comma-separated presets (default: all; with --train: " + ", ".join(DEFAULT_PRESETS) + ")")
     p.add_argument("--methods", default="cached,naive,parallel",
                    help="comma-separated: cached, naive (WaveNet, text), parallel (student); a preset runs "
                         "the ones it has")
@@ -58,9 +83,20 @@ def add(sub):
     p.add_argument("--run", default=None, metavar="RUN", help="also benchmark the model of a trained run")
     p.add_argument("--json", default=None, metavar="FILE.json", help="write all records as JSON")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="bar chart of samples/s (log scale)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=int, default=None,
                    help="TensorFlow intra-op threads, set before TensorFlow starts and kept for the whole "
-                        "run (default 1: fastest for batch 1 on a CPU; 0 = TensorFlow's default)")
+                        "run (default 1 for sampling: fastest for batch 1 on a CPU; 0 for --train; "
+                        "0 = TensorFlow's default, all cores)")
+    p.add_argument("--train", action="store_true",
+                   help="time training instead: each training preset (a recipe's config on the embedded corpus "
+                        "of its kind) in seqgen's training loop and as the compiled step alone, with GFLOP/s "
+                        "against the matrix-matrix ceiling measured in the same run")
+    p.add_argument("--steps", type=pos_int, default=None,
+                   help="--train: timed steps per preset (default 20; vocoder-full on a CPU: 3 at batch 1)")
+    p.add_argument("--warmup", type=pos_int, default=None,
+                   help="--train: steps per log window; the first window (compilation) is not timed (default 5)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="--train: a config override for every preset, e.g. --set data.batch_size=8 (repeatable)")
     p.add_argument("--merge", nargs="+", default=None, metavar="FILE.json",
                    help="run nothing: combine the records of earlier --json files into one --json/--plot/table "
                         "(e.g. runs with different --threads)")

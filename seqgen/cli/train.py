@@ -27,10 +27,11 @@ def _add_train(sub):
     from seqgen.train.strategy import STRATEGIES  # light: TensorFlow is imported only when a strategy is made
 
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
-                   help="data-parallel training with tf.distribute: mirrored = this machine's GPUs; "
-                        "multi-worker = several machines described by TF_CONFIG. data.batch_size is the "
-                        "global batch. A job restarted with the same command resumes from RUN/backup "
-                        "(see docs/scale_out.md)")
+                   help="data-parallel training. data-parallel (JAX) = keras.distribution.DataParallel over "
+                        "every device of the job (several processes: KERAS_DISTRIBUTION_* variables); "
+                        "mirrored (TensorFlow) = this machine's GPUs; multi-worker (TensorFlow) = several "
+                        "machines described by TF_CONFIG, restarted from RUN/backup. data.batch_size is the "
+                        "global batch (see docs/scale_out.md)")
     p.set_defaults(func=_cmd_train)
 
 

@@ -120,3 +120,25 @@ def bytenet_flops(model, method=CACHED, steps=1):
     length = bucket_length(int(steps))
     total = sum(min(bucket_length(t + 1), length) * pos for t in range(int(steps)))
     return total / int(steps)
+
+
+def transformer_training_flops(model, length):
+    """Forward FLOP per position of a training window of ``length`` tokens: the position's work as in
+    :func:`transformer_flops` plus attention over the whole window (the scores are computed for all
+    ``length`` keys, the causal mask applied after): ``L * (2*length*d + 2*length*d)``."""
+    return _transformer_position_flops(model) + model.num_layers * 4 * int(length) * model.d_model
+
+
+def _bytenet_block_flops(d, k):
+    h = d // 2
+    return 2 * d * h + 2 * k * h * h + 2 * h * d
+
+
+def bytenet_training_flops(model, source_length=0, target_length=1):
+    """Forward FLOP per target position of a training batch: the decoder blocks and the head per target
+    position (:func:`bytenet_flops`) plus, for translation, the encoder blocks over ``source_length``
+    source positions shared by the ``target_length`` target positions of a row."""
+    d, v = model.d_model, model.vocab_size
+    dec = len(model.decoder_blocks) * _bytenet_block_flops(d, model.kernel_size) + 2 * d * v
+    enc = len(model.encoder_blocks) * _bytenet_block_flops(d, model.encoder_kernel_size)
+    return dec + enc * int(source_length) / max(1, int(target_length))

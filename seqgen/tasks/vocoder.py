@@ -306,6 +306,8 @@ class Vocoder(Task):
         if model.num_speakers:
             kwargs["speaker"] = inputs["speaker"]
         wav = model.generate(method=CACHED, seed=0, **kwargs)[0]
+        if not loop.dist.worker.is_chief:  # it generated too (a job's collective computation); the chief writes
+            return
         real = np.asarray(model.distribution.to_waveform(target[0]))
         png = plots.compare_png(real, wav, sr, loop.run.path / "samples" / f"step-{step:08d}.png")
         from seqgen.data import audio as A

@@ -268,7 +268,7 @@ def _callback_classes():
 
         def validate(self):
             s = self.state
-            if not s.chief:
+            if not s.chief and not s.loop.dist.collective_validation:
                 return
             try:
                 s.loop.validate(s, self.model)

@@ -113,7 +113,7 @@ class TrainLoop:
         self.strategy_name = strategy
         self.backup_dir = self.run.path / "backup"
         self.backup = None
-        if strategy != "default":  # the name is checked by seqgen.train.strategy.Distribution
+        if strategy in ("mirrored", "multi-worker"):  # tf.distribute jobs restart from RUN/backup
             from seqgen.train.strategy import read_backup
 
             self.backup = read_backup(self.backup_dir)
@@ -188,7 +188,8 @@ class TrainLoop:
         self.writer.scalar(f"valid/bits_per_{unit}", bits, state.step)
         for name, value in extra.items():
             self.writer.scalar("valid/" + name.removeprefix("valid_"), value, state.step)
-        state.note(f"step {state.step}: valid {bits:.3f} bits/{unit} ({count} {unit}s)")
+        if self.dist.worker.is_chief:
+            state.note(f"step {state.step}: valid {bits:.3f} bits/{unit} ({count} {unit}s)")
         try:
             self.task.after_validation(model, self, state.step)
         except Exception as e:  # never let a summary kill training
@@ -239,8 +240,9 @@ class TrainLoop:
             self._log(f"restarting from the backup at step {step} ({self.backup_dir})")
         self._setup_model(model)
         self.model, self.step0 = model, step
-        if self.dist.distributed:
+        if self.dist.name != "default":
             self._log(self.dist.describe())
+        if self.dist.distributed:
             self.dist.prepare(model, next(iter(self._local_dataset(step, 1, 0))),
                               jit_compile=bool(self.cfg["train"]["jit_compile"]))
         if hasattr(model, "summary_text"):  # layers, receptive field, parameters
@@ -272,6 +274,7 @@ class TrainLoop:
         from seqgen.train.strategy import Distribution
 
         self.dist = Distribution(self.strategy_name)
+        self.dist.per_replica_batch(int(self.cfg["data"]["batch_size"]))  # a global batch that splits, or one line
         if self.dist.worker.is_chief:
             self.run.lock()
         else:  # workers of one job share the run directory; each holds its own lock

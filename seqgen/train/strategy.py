@@ -1,12 +1,21 @@
-"""Data-parallel training for `seqgen train --strategy` (TensorFlow only; imported lazily).
+"""Data-parallel training for `seqgen train --strategy` (imported lazily; TensorFlow only where it says so).
 
 Strategies:
 
 * ``default``: one device, what `seqgen train` has always done.
-* ``mirrored``: ``tf.distribute.MirroredStrategy`` over this machine's GPUs (or
+* ``data-parallel`` (JAX): ``keras.distribution.DataParallel`` over every device of the job, set before
+  the model is built or loaded: the variables are replicated, each global batch is split over the
+  devices along its first axis and XLA compiles the whole step with its all-reduce (``fit``'s own jit,
+  the log windows of one device).  Several processes (hosts, or processes on one host) form one job
+  through ``jax.distributed``, configured as ``keras.distribution.initialize`` reads it:
+  ``KERAS_DISTRIBUTION_JOB_ADDRESSES`` (the coordinator's ``host:port``),
+  ``KERAS_DISTRIBUTION_NUM_PROCESSES`` and ``KERAS_DISTRIBUTION_PROCESS_ID``.  Each process reads
+  its own shard of the corpus (Keras shards only ``tf.data`` itself) and feeds its share of the global
+  batch; Keras assembles the global batch from the processes' shares.
+* ``mirrored`` (TensorFlow): ``tf.distribute.MirroredStrategy`` over this machine's GPUs (or
   its CPU; ``SEQGEN_CPU_DEVICES=N`` splits the CPU into N logical devices, to
   try the strategy on a machine without GPUs).
-* ``multi-worker``: ``tf.distribute.MultiWorkerMirroredStrategy``; the cluster
+* ``multi-worker`` (TensorFlow): ``tf.distribute.MultiWorkerMirroredStrategy``; the cluster
   and this process's place in it come from ``TF_CONFIG``.
 
 Global batch: ``data.batch_size`` is the batch of one optimizer step over all
@@ -48,7 +57,8 @@ from seqgen.errors import ConfigError, SeqgenError
 from seqgen.runs import RunError, save_then_point
 from seqgen.utils.tf_import import tensorflow
 
-STRATEGIES = ("default", "mirrored", "multi-worker")
+STRATEGIES = ("default", "data-parallel", "mirrored", "multi-worker")
+JAX_STRATEGIES = ("data-parallel",)
 
 
 class WorkerLost(SeqgenError):
@@ -119,12 +129,17 @@ class Distribution:
             raise ConfigError(f"--strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
         self.name = name
         self.worker = Worker()
-        self.strategy = None
+        self.strategy = None              # a tf.distribute strategy
+        self.keras_distribution = None    # a keras.distribution (JAX)
+        self.devices = 1
         self._count_flags = None  # agree()'s compiled all-reduce, made on first use
         if name == "default":
             return
         import keras
 
+        if name in JAX_STRATEGIES:
+            self._data_parallel(keras)
+            return
         if keras.backend.backend() != "tensorflow":
             raise ConfigError(f"--strategy {name} uses tf.distribute: it needs KERAS_BACKEND=tensorflow "
                               f"(this is {keras.backend.backend()})")
@@ -142,16 +157,53 @@ class Distribution:
             self.worker = worker_from_tf_config(os.environ.get("TF_CONFIG"))
             self.strategy = tf.distribute.MultiWorkerMirroredStrategy()
 
+    def _data_parallel(self, keras) -> None:
+        if keras.backend.backend() != "jax":
+            raise ConfigError(f"--strategy {self.name} is keras.distribution's, which seqgen runs on JAX "
+                              f"(this is {keras.backend.backend()}): set KERAS_BACKEND=jax, or use "
+                              f"--strategy mirrored / multi-worker on TensorFlow")
+        processes = os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "")
+        if processes:
+            if not processes.isdigit() or int(processes) < 1:
+                raise ConfigError(f"KERAS_DISTRIBUTION_NUM_PROCESSES={processes!r}: give the number of processes")
+            for key in ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_PROCESS_ID"):
+                if int(processes) > 1 and not os.environ.get(key):
+                    raise ConfigError(f"--strategy {self.name} with KERAS_DISTRIBUTION_NUM_PROCESSES={processes}: "
+                                      f"set {key} too (see docs/scale_out.md)")
+            if int(processes) > 1:
+                keras.distribution.initialize()
+        import jax
+
+        devices = keras.distribution.list_devices()
+        self.keras_distribution = keras.distribution.DataParallel(devices=devices)
+        # each process reads its own shard (Distribution.dataset); Keras would shard only tf.data itself
+        self.keras_distribution.auto_shard_dataset = False
+        keras.distribution.set_distribution(self.keras_distribution)
+        self.devices = len(devices)
+        self.worker = Worker(jax.process_index(), jax.process_count())
+
     # ------------------------------------------------------------------ facts
     @property
     def distributed(self) -> bool:
+        """A tf.distribute strategy is in use (its own training function, one-step windows, backups)."""
         return self.strategy is not None
 
     @property
     def replicas(self) -> int:
+        if self.keras_distribution is not None:
+            return self.devices
         return self.strategy.num_replicas_in_sync if self.strategy is not None else 1
 
+    @property
+    def collective_validation(self) -> bool:
+        """Every process validates: under ``data-parallel`` over several processes the model's variables span
+        them all, so each of its computations needs every process (only the chief writes the results)."""
+        return self.keras_distribution is not None and self.worker.count > 1
+
     def describe(self) -> str:
+        if self.keras_distribution is not None:
+            where = "this process" if self.worker.count == 1 else f"{self.worker.count} processes ({self.worker})"
+            return f"strategy {self.name}: {self.devices} device(s) over {where}, keras.distribution.DataParallel"
         if self.strategy is None:
             return "strategy default (one device)"
         if self.worker.count == 1:
@@ -171,7 +223,11 @@ class Distribution:
     def dataset(self, make, global_batch: int):
         """``make(batch_size, pipeline)`` -> a dataset of batches (``tf.data``, or grain's, which a
         ``tf.distribute`` strategy takes through :func:`as_tf_dataset`); one pipeline per worker, each batch
-        one replica's share of the global batch."""
+        one replica's share of the global batch (under ``data-parallel``: one process's share, which Keras
+        splits over its devices)."""
+        if self.keras_distribution is not None:
+            per_device = self.per_replica_batch(global_batch)
+            return make(per_device * (self.devices // self.worker.count), self.worker.index)
         if self.strategy is None:
             ds = make(global_batch, 0)
             if inspect.isgenerator(ds) and keras_backend() == "tensorflow":
@@ -219,8 +275,12 @@ class Distribution:
 
     def agree(self, flag: bool) -> bool:
         """True when ``flag`` is true on any worker (a collective: every worker must call it)."""
-        if self.strategy is None or self.worker.count == 1:
+        if self.worker.count == 1:
             return bool(flag)
+        if self.keras_distribution is not None:
+            from jax.experimental import multihost_utils
+
+            return bool(np.any(multihost_utils.process_allgather(np.array([1 if flag else 0], np.int32))))
         tf = tensorflow()
         if self._count_flags is None:
             strategy = self.strategy

@@ -136,6 +136,7 @@ def test_file_size_limit_during_real_keras_write(tmp_path, capsys):
     _assert_only_good_checkpoints(run, [10], model)
 
 
+@pytest.mark.slow  # ~40 s: in .ci/run's slow step (the unit checks of a full disk above stay in the default suite)
 def test_training_survives_a_full_disk_and_checkpoints_later(espeak_vocoder_data, tmp_path):
     """`seqgen train` with the disk full at the step-20 checkpoint: one warning line, training goes on."""
     run = tmp_path / "run"

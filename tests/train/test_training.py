@@ -17,10 +17,13 @@ def _steps(run):
     return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
 
 
-@pytest.mark.slow  # ~25-40 s: in .ci/run's slow step (the default suite is kept under ~15 min)
-def test_sigkill_then_resume_continues_step_and_loss_falls(espeak_vocoder_data, tmp_path):
+@pytest.mark.slow  # ~25-40 s each: in .ci/run's slow step (the default suite is kept under ~15 min)
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_sigkill_then_resume_continues_step_and_loss_falls(espeak_vocoder_data, tmp_path, backend):
+    if backend == "jax":
+        pytest.importorskip("jax")
     run = tmp_path / "run"
-    env = dict(os.environ, SEQGEN_PROGRESS="0")
+    env = dict(os.environ, SEQGEN_PROGRESS="0", KERAS_BACKEND=backend)
     cmd = [sys.executable, "-m", "seqgen.cli", "train", str(TINY), "--data", str(espeak_vocoder_data),
            "--out", str(run), "--max-steps", "400", "--set", "train.checkpoint_every=10",
            "--set", "train.valid_every=0", "--set", "train.log_every=5"]
@@ -35,7 +38,8 @@ def test_sigkill_then_resume_continues_step_and_loss_falls(espeak_vocoder_data, 
     killed_at = max(rec["step"] for rec in _steps(run))
     last_ckpt = r.checkpoints()[0][0]
     assert 30 <= last_ckpt <= killed_at
-    # The newest checkpoint left by the kill is complete: it loads, at its own step.
+    # The newest checkpoint left by the kill is complete: it loads, at its own step (here, under this
+    # process's backend: checkpoints move between backends).
     _, loaded_step, _ = Run(run).load_model(use_ema=False)
     assert loaded_step == last_ckpt
     before = [rec["loss"] for rec in _steps(run)]
@@ -43,7 +47,7 @@ def test_sigkill_then_resume_continues_step_and_loss_falls(espeak_vocoder_data, 
     kept = [rec for rec in _steps(run) if rec["step"] <= last_ckpt]
 
     p = run_cli("train", "--out", run, "--resume", "--max-steps", last_ckpt + 40, "--set", "train.valid_every=0",
-                "--set", "train.log_every=5")
+                "--set", "train.log_every=5", env={"KERAS_BACKEND": backend})
     assert f"resumed from ckpt-{last_ckpt:08d}.keras at step {last_ckpt}" in p.stderr
     recs = _steps(run)
     after = recs[len(kept):]
@@ -126,6 +130,7 @@ def _nan_loop(at_step, **kw):
                  overrides=[f"train.{k}={v}" for k, v in kw.items()])
 
 
+@pytest.mark.multibackend  # CI runs it under JAX too
 @pytest.mark.parametrize("policy", ["skip", pytest.param("stop", marks=pytest.mark.slow)])
 def test_a_non_finite_loss_never_reaches_a_checkpoint(espeak_vocoder_data, tmp_path, capsys, policy, monkeypatch):
     """train.on_nan: skip rolls back to the last checkpoint and goes on to the end; stop ends the run

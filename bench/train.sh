@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Regenerate bench/results-train.json, bench/results-train.png and the training-speed table of
+# bench/README.md: `seqgen bench --train` on TensorFlow, then on JAX, merged.
+# Run from the repository root on a quiet machine: bash bench/train.sh  (about 25 minutes on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+KERAS_BACKEND=tensorflow seqgen bench --train --json "$tmp/tf.json"
+KERAS_BACKEND=jax seqgen bench --train --json "$tmp/jax.json"
+seqgen bench --merge "$tmp/tf.json" "$tmp/jax.json" --json bench/results-train.json \
+    --plot bench/results-train.png > "$tmp/table.md"
+python - "$tmp/table.md" <<'PY'
+import pathlib, sys
+table = pathlib.Path(sys.argv[1]).read_text().strip()
+readme = pathlib.Path("bench/README.md")
+text = readme.read_text()
+start, end = "<!-- train-table -->", "<!-- /train-table -->"
+head, rest = text.split(start, 1)
+readme.write_text(head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1])
+print(table)
+PY
+echo "wrote bench/results-train.json, bench/results-train.png and the training table in bench/README.md"
