@@ -19,14 +19,5 @@ seqgen bench --presets transformer-byte,bytenet-byte --methods naive --naive-ste
 seqgen bench --presets student-paper --methods parallel --batches 1,8 --threads 0 --json "$tmp/threads_all.json"
 seqgen bench --merge "$tmp/audio.json" "$tmp/text_cached.json" "$tmp/text_naive.json" "$tmp/threads_all.json" \
     --json bench/results.json --plot bench/results.png > "$tmp/table.md"
-python - "$tmp/table.md" <<'PY'
-import pathlib, sys
-table = pathlib.Path(sys.argv[1]).read_text().strip()
-readme = pathlib.Path("bench/README.md")
-text = readme.read_text()
-start, end = "<!-- results-table -->", "<!-- /results-table -->"
-head, rest = text.split(start, 1)
-readme.write_text(head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1])
-print(table)
-PY
+python bench/readme_table.py results-table "$tmp/table.md"
 echo "wrote bench/results.json, bench/results.png and the table in bench/README.md"

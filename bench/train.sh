@@ -10,14 +10,5 @@ KERAS_BACKEND=tensorflow seqgen bench --train --json "$tmp/tf.json"
 KERAS_BACKEND=jax seqgen bench --train --json "$tmp/jax.json"
 seqgen bench --merge "$tmp/tf.json" "$tmp/jax.json" --json bench/results-train.json \
     --plot bench/results-train.png > "$tmp/table.md"
-python - "$tmp/table.md" <<'PY'
-import pathlib, sys
-table = pathlib.Path(sys.argv[1]).read_text().strip()
-readme = pathlib.Path("bench/README.md")
-text = readme.read_text()
-start, end = "<!-- train-table -->", "<!-- /train-table -->"
-head, rest = text.split(start, 1)
-readme.write_text(head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1])
-print(table)
-PY
+python bench/readme_table.py train-table "$tmp/table.md"
 echo "wrote bench/results-train.json, bench/results-train.png and the training table in bench/README.md"

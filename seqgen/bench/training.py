@@ -208,7 +208,7 @@ def bench_preset(name: str, steps: int | None, warmup: int | None, log, workdir,
     fresh._build()
     step_rate, step_windows = time_compiled_step(fresh.model, batch, steps, window)
     work = flop_per_step(loop, batch)
-    unit = "samples" if kind == "vocoder" else "bytes"
+    unit = f"{loop.unit}s"  # the task's unit: samples, bytes
     rec = {"preset": name, "description": description, "config": f"recipes/{recipe}/{cfg_name}",
            "overrides": [x for x in sets if not x.startswith("train.")], "window": window, "timed_steps": steps,
            "data": str(data), "kind": kind, "unit": unit, **work,

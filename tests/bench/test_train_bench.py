@@ -29,6 +29,7 @@ def test_bytenet_training_flops_counts_the_encoder_over_the_source():
     assert flops.bytenet_training_flops(mt, 32, 16) == flops.bytenet_flops(lm) + 2 * encoder_block * 32 / 16
 
 
+@pytest.mark.slow  # ~40 s (two compilations): in .ci/run's slow step
 def test_train_bench_on_the_tiny_preset(espeak_vocoder_data, tmp_path):
     res = training.run_train_bench(["test-tiny"], steps=2, warmup=1, json_path=tmp_path / "t.json",
                                    plot_path=tmp_path / "t.png", data_dirs={"vocoder": espeak_vocoder_data},
@@ -49,6 +50,7 @@ def test_train_bench_on_the_tiny_preset(espeak_vocoder_data, tmp_path):
     assert 0 < rec["step_fraction_of_matmul"] < 2
     assert json.loads((tmp_path / "t.json").read_text())["records"][0]["preset"] == "test-tiny"
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert rec["unit"] == "samples"
     table = training.markdown_train_table(res["records"])
     assert "| test-tiny |" in table and "4 x 2048" in table
 
