@@ -274,6 +274,11 @@ class TrainLoop:
         from seqgen.train.strategy import Distribution
 
         self.dist = Distribution(self.strategy_name)
+        if self.dist.keras_distribution is not None and self.dist.worker.count > 1:
+            raise ConfigError(f"--strategy {self.strategy_name} over {self.dist.worker.count} processes: `seqgen "
+                              f"{self.command}` does not run it yet (its fit fails at the first window's end: a "
+                              f"value differs between the processes); use one process with all its devices, or "
+                              f"--strategy multi-worker on TensorFlow")
         self.dist.per_replica_batch(int(self.cfg["data"]["batch_size"]))  # a global batch that splits, or one line
         if self.dist.worker.is_chief:
             self.run.lock()

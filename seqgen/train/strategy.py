@@ -11,7 +11,8 @@ Strategies:
   ``KERAS_DISTRIBUTION_JOB_ADDRESSES`` (the coordinator's ``host:port``),
   ``KERAS_DISTRIBUTION_NUM_PROCESSES`` and ``KERAS_DISTRIBUTION_PROCESS_ID``.  Each process reads
   its own shard of the corpus (Keras shards only ``tf.data`` itself) and feeds its share of the global
-  batch; Keras assembles the global batch from the processes' shares.
+  batch; Keras assembles the global batch from the processes' shares.  (`seqgen train` refuses
+  several processes for now: its loop fails at the first window's end, see docs/scale_out.md.)
 * ``mirrored`` (TensorFlow): ``tf.distribute.MirroredStrategy`` over this machine's GPUs (or
   its CPU; ``SEQGEN_CPU_DEVICES=N`` splits the CPU into N logical devices, to
   try the strategy on a machine without GPUs).
