@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import sys
 import time
 
@@ -249,6 +250,14 @@ def _callback_classes():
         def save(self, why=""):
             s = self.state
             if not s.chief:
+                if s.loop.dist.collective_validation:
+                    # Keras' save places values collectively under a distribution of several processes
+                    # (a save on the chief alone fails in JAX's check that they agree): every process
+                    # saves, the others to a file they then delete
+                    import tempfile
+
+                    with tempfile.TemporaryDirectory() as tmp:
+                        self.model.save(pathlib.Path(tmp) / "peer.keras")
                 s.last_ckpt = s.step
                 return
             weights_ok = all(np.all(np.isfinite(np.asarray(w))) for w in self.model.trainable_weights[:4])

@@ -274,11 +274,6 @@ class TrainLoop:
         from seqgen.train.strategy import Distribution
 
         self.dist = Distribution(self.strategy_name)
-        if self.dist.keras_distribution is not None and self.dist.worker.count > 1:
-            raise ConfigError(f"--strategy {self.strategy_name} over {self.dist.worker.count} processes: `seqgen "
-                              f"{self.command}` does not run it yet (its fit fails at the first window's end: a "
-                              f"value differs between the processes); use one process with all its devices, or "
-                              f"--strategy multi-worker on TensorFlow")
         self.dist.per_replica_batch(int(self.cfg["data"]["batch_size"]))  # a global batch that splits, or one line
         if self.dist.worker.is_chief:
             self.run.lock()
@@ -286,7 +281,11 @@ class TrainLoop:
             self.run.lock(name=f".lock-worker-{self.dist.worker.index}")
         try:
             self._build()
-            return self._fit()
+            summary = self._fit()
+            # a process that exits ends the job's runtime: wait until every process is done (the chief's
+            # last checkpoint and validation)
+            self.dist.barrier("seqgen-train-end")
+            return summary
         finally:
             self.run.unlock()
 

@@ -11,8 +11,9 @@ Strategies:
   ``KERAS_DISTRIBUTION_JOB_ADDRESSES`` (the coordinator's ``host:port``),
   ``KERAS_DISTRIBUTION_NUM_PROCESSES`` and ``KERAS_DISTRIBUTION_PROCESS_ID``.  Each process reads
   its own shard of the corpus (Keras shards only ``tf.data`` itself) and feeds its share of the global
-  batch; Keras assembles the global batch from the processes' shares.  (`seqgen train` refuses
-  several processes for now: its loop fails at the first window's end, see docs/scale_out.md.)
+  batch; Keras assembles the global batch from the processes' shares.  Keras' save places values
+  collectively then: every process saves a checkpoint (the chief's is kept), and every process waits
+  for the others before it exits.
 * ``mirrored`` (TensorFlow): ``tf.distribute.MirroredStrategy`` over this machine's GPUs (or
   its CPU; ``SEQGEN_CPU_DEVICES=N`` splits the CPU into N logical devices, to
   try the strategy on a machine without GPUs).
@@ -273,6 +274,13 @@ class Distribution:
         # validation runs on the chief only: one local call, no collective a peer would have to join
         local_call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         model.predict_function = lambda batches: local_call(batches[0][0])
+
+    def barrier(self, name: str) -> None:
+        """Wait until every process of a ``data-parallel`` job of several processes gets here."""
+        if self.keras_distribution is not None and self.worker.count > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(name)
 
     def agree(self, flag: bool) -> bool:
         """True when ``flag`` is true on any worker (a collective: every worker must call it)."""

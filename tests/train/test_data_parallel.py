@@ -4,7 +4,8 @@
   processes of one device each (``jax.distributed`` through ``KERAS_DISTRIBUTION_*``) take the same
   steps as one device given the same global batch: the losses and the weights agree up to the
   reduction's rounding;
-* the CLI trains, checkpoints, validates and resumes under it;
+* the CLI trains, checkpoints, validates and resumes under it on two devices, and trains, checkpoints
+  and validates with two processes;
 * the strategy on another backend, a global batch that does not split, and a half-configured job are
   one-line errors.
 """
@@ -140,6 +141,36 @@ def test_the_cli_trains_checkpoints_validates_and_resumes_on_two_devices(espeak_
     assert [r["step"] for r in records if "valid_bits_per_sample" in r][:2] == [2, 4]
     assert all(np.isfinite(r["loss"]) for r in records if "loss" in r)
     assert sorted(p.name for p in (run / "checkpoints").glob("*.keras"))[-1].startswith("ckpt-00000006")
+
+
+@pytest.mark.slow  # ~60 s: in .ci/run's slow step
+def test_the_cli_trains_with_two_processes(espeak_vocoder_data, tmp_path):
+    """Two local processes (jax.distributed over 127.0.0.1) through `seqgen train`: both finish, the chief
+    writes the checkpoints, validation and its clip (every process computes them: they are collective)."""
+    run, port = tmp_path / "run", _free_port()
+    procs = []
+    for i in range(2):
+        env = _env(devices=1, KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port}",
+                   KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID=str(i))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "seqgen.cli", "train", str(TINY), "--data", str(espeak_vocoder_data), "--out",
+             str(run), "--strategy", "data-parallel", "--max-steps", "4", "--set", "train.checkpoint_every=2",
+             "--set", "train.valid_every=2", "--set", "train.log_every=2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(REPO)))
+    for p in procs:
+        try:
+            _, err = p.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            raise AssertionError("a process of the job did not finish")
+        assert p.returncode == 0, err[-3000:]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [2, 4]  # the chief's records only
+    assert [r["step"] for r in records if "valid_bits_per_sample" in r] == [2, 4]
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.keras")) == ["ckpt-00000002.keras",
+                                                                           "ckpt-00000004.keras"]
+    assert sorted(p.name for p in (run / "samples").glob("*.wav")) == ["step-00000002.wav", "step-00000004.wav"]
 
 
 @pytest.mark.parametrize("backend, env, batch, words", [
