@@ -77,6 +77,27 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _two_processes(argv):
+    """Run ``argv`` as the two processes of one job over 127.0.0.1; each one's stdout once both end well."""
+    port, procs = _free_port(), []
+    for i in range(2):
+        env = _env(devices=1, KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port}",
+                   KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID=str(i))
+        procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                      cwd=str(REPO)))
+    outs = []
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            raise AssertionError("a process of the job did not finish")
+        assert p.returncode == 0, err[-3000:]
+        outs.append(out)
+    return outs
+
+
 @pytest.fixture(scope="module")
 def one_device(tmp_path_factory):
     out = tmp_path_factory.mktemp("one_device") / "one.npy"
@@ -104,24 +125,8 @@ def test_two_devices_of_one_process_take_the_same_steps_as_one_device(one_device
 @pytest.mark.slow  # ~20 s: in .ci/run's slow step (the default suite is kept near 15 min)
 def test_two_processes_take_the_same_steps_as_one_device(one_device, tmp_path):
     one, one_path = one_device
-    port = _free_port()
-    procs = []
-    for i in range(2):
-        env = _env(devices=1, KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port}",
-                   KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID=str(i))
-        procs.append(subprocess.Popen([sys.executable, "-c", _EQUIVALENCE, "data-parallel", str(TINY),
-                                       str(tmp_path / "two.npy")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, env=env, cwd=str(REPO)))
-    outs = []
-    for p in procs:
-        try:
-            out, err = p.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            raise AssertionError("a process of the job did not finish")
-        assert p.returncode == 0, err[-3000:]
-        outs.append(json.loads(out.strip().splitlines()[-1]))
+    outs = [json.loads(out.strip().splitlines()[-1]) for out in
+            _two_processes([sys.executable, "-c", _EQUIVALENCE, "data-parallel", str(TINY), str(tmp_path / "two.npy")])]
     assert [(o["replicas"], o["workers"]) for o in outs] == [(2, 2), (2, 2)]
     assert outs[0]["losses"] == outs[1]["losses"]
     _assert_same_steps(one, one_path, outs[0], tmp_path / "two.npy")
@@ -147,24 +152,10 @@ def test_the_cli_trains_checkpoints_validates_and_resumes_on_two_devices(espeak_
 def test_the_cli_trains_with_two_processes(espeak_vocoder_data, tmp_path):
     """Two local processes (jax.distributed over 127.0.0.1) through `seqgen train`: both finish, the chief
     writes the checkpoints, validation and its clip (every process computes them: they are collective)."""
-    run, port = tmp_path / "run", _free_port()
-    procs = []
-    for i in range(2):
-        env = _env(devices=1, KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port}",
-                   KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID=str(i))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "seqgen.cli", "train", str(TINY), "--data", str(espeak_vocoder_data), "--out",
-             str(run), "--strategy", "data-parallel", "--max-steps", "4", "--set", "train.checkpoint_every=2",
-             "--set", "train.valid_every=2", "--set", "train.log_every=2"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(REPO)))
-    for p in procs:
-        try:
-            _, err = p.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            raise AssertionError("a process of the job did not finish")
-        assert p.returncode == 0, err[-3000:]
+    run = tmp_path / "run"
+    _two_processes([sys.executable, "-m", "seqgen.cli", "train", str(TINY), "--data", str(espeak_vocoder_data),
+                    "--out", str(run), "--strategy", "data-parallel", "--max-steps", "4",
+                    "--set", "train.checkpoint_every=2", "--set", "train.valid_every=2", "--set", "train.log_every=2"])
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [2, 4]  # the chief's records only
     assert [r["step"] for r in records if "valid_bits_per_sample" in r] == [2, 4]
