@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pathlib
 import statistics
 import sys
@@ -55,7 +54,9 @@ EMBEDDED_INPUT = {"vocoder": ("vocoder", "espeak:50"), "text": ("text", "stdlib"
 
 
 def bench_root() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("SEQGEN_CACHE", pathlib.Path.home() / ".cache" / "seqgen")) / "bench"
+    from seqgen.utils.cache import cache_dir
+
+    return cache_dir("bench")
 
 
 def prepared_data(kind: str, log, given=None) -> pathlib.Path:

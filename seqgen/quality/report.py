@@ -140,10 +140,9 @@ CACHE_VERSION = 1
 
 
 def cache_dir() -> pathlib.Path:
-    import os
+    from seqgen.utils.cache import cache_dir as shared
 
-    root = os.environ.get("SEQGEN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "seqgen")
-    return pathlib.Path(root) / "quality"
+    return shared("quality")
 
 
 def _floor_and_ceiling(ref, log_mel, params, iterations, seed):
