@@ -43,6 +43,20 @@ def _shards(data_dir, manifest, split) -> list[str]:
 # --------------------------------------------------------------------------- vocoder
 
 
+def sample_encoder(model, data_dir):
+    """``audio -> samples`` for a WaveNet whose samples are not a prepared field as stored (see
+    :func:`vocoder_dataset`'s ``encode``), or None when they are: a model with pre-emphasis, or a mu-law
+    categorical head of another bit depth than the corpus's ``mulaw`` field (a 10-bit model on an 8-bit
+    corpus re-quantizes the stored float audio)."""
+    dist = model.distribution
+    if getattr(model, "pre_emphasis", 0.0):
+        return model.samples_of
+    if dist.input_is_discrete and (not getattr(dist, "mu_law", False)
+                                   or getattr(dist, "bits", None) != VocoderData(data_dir).bits):
+        return model.samples_of if hasattr(model, "samples_of") else dist.from_waveform
+    return None
+
+
 def silence_input(distribution) -> int | float:
     """The model input that stands for silence (before a clip's first sample, and padding).
 
@@ -103,17 +117,20 @@ class VocoderData:
 class _Cropper:
     """Cuts ``(inputs, target, weight)`` windows out of decoded utterances (numpy)."""
 
-    def __init__(self, info: VocoderData, window: int, discrete: bool, silence_class):
+    def __init__(self, info: VocoderData, window: int, discrete: bool, silence_class, encode=None):
         if window % info.hop:
             raise DataError(f"window {window} must be a multiple of the hop length {info.hop} "
                             f"(e.g. {max(1, window // info.hop) * info.hop})")
         self.window, self.hop, self.wframes = int(window), info.hop, int(window) // info.hop
-        self.discrete = discrete
+        self.discrete, self.encode = discrete, encode
         self.fill = np.int32(silence_class) if discrete else np.float32(0.0)
         self.mean, self.std = info.stats.mean, info.stats.std
         self.silence_norm = ((SILENCE_MEL - info.stats.mean) / info.stats.std).astype(np.float32)
 
     def sequence(self, utt):
+        if self.encode is not None:
+            seq = np.asarray(self.encode(utt["audio"]))
+            return seq.astype(np.int32) if self.discrete else seq.astype(np.float32)
         return utt["mulaw"].astype(np.int32) if self.discrete else utt["audio"].astype(np.float32)
 
     def __call__(self, utt, start_frame: int, seq=None):
@@ -144,7 +161,7 @@ def _stack(elements):
 
 
 def vocoder_dataset(data_dir, split="train", window=8192, batch_size=8, seed=0, discrete=True,
-                    silence_class=128, repeat=True, random=True, shard=(0, 1)):
+                    silence_class=128, repeat=True, random=True, shard=(0, 1), encode=None):
     """Batches ``(inputs, target, weight)`` of random audio windows, as a ``grain.MapDataset`` (any backend).
 
     ``inputs`` = {"x": previous samples [B, W], "mel": normalized mel [B, W/hop, n_mels], "speaker": [B]};
@@ -155,11 +172,13 @@ def vocoder_dataset(data_dir, split="train", window=8192, batch_size=8, seed=0, 
     ``shard = (index, count)``: input pipeline ``index`` of ``count`` (one per worker) takes every
     ``count``-th utterance when there are at least ``count`` of them (otherwise all; its seed alone sets it
     apart).  ``random=False``: every window starts at the utterance's first frame, in file order.
+    ``encode``: ``audio [N] -> samples [N]``, what the model takes instead of the stored ``mulaw`` /
+    ``audio`` field (pre-emphasis, another bit depth: ``WaveNet.samples_of``; see :func:`sample_encoder`).
     """
     import grain
 
     info = VocoderData(data_dir)
-    crop = _Cropper(info, window, discrete, silence_class)
+    crop = _Cropper(info, window, discrete, silence_class, encode)
     n_all = len(info.source(split))
     index, count = shard
     ids = np.arange(n_all)
@@ -196,14 +215,15 @@ def batches_for_fit(dataset, prefetch: int = 2):
                                                      prefetch_buffer_size=max(1, prefetch)))
 
 
-def vocoder_eval_dataset(data_dir, split="valid", window=8192, batch_size=4, discrete=True, silence_class=128):
+def vocoder_eval_dataset(data_dir, split="valid", window=8192, batch_size=4, discrete=True, silence_class=128,
+                         encode=None):
     """Consecutive windows covering every sample of ``split`` exactly once, in batches (a generator).
 
     Yields ``(inputs, target, weight)`` like :func:`vocoder_dataset`; weights mark the real samples, so
     the weighted mean NLL is the split's NLL.  Each window's first input is the true previous sample.
     """
     info = VocoderData(data_dir)
-    crop = _Cropper(info, window, discrete, silence_class)
+    crop = _Cropper(info, window, discrete, silence_class, encode)
     info.shards(split)  # a bad window, a missing split or shard: one line now, not at the first batch
 
     def windows():

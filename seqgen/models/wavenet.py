@@ -46,6 +46,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from seqgen.core import emphasis
 from seqgen.core.decoding import decode_loop
 from seqgen.core.methods import CACHED, NAIVE, NAIVE_CONV
 from seqgen.core.distributions import get_distribution
@@ -79,6 +80,9 @@ class WaveNet(Decoder, keras.Model):
         num_speakers: size of the speaker table (0 = no global conditioning).
         speaker_dim: speaker embedding size.
         dropout: dropout on the gated activations during training.
+        pre_emphasis: coefficient ``a`` in [0, 1) of the pre-emphasis the model's samples are taken
+            through (:mod:`seqgen.core.emphasis`; 0 = off): the network models
+            ``(x_t - a x_{t-1}) / (1 + a)`` and :meth:`generate` de-emphasizes what it samples.
     """
 
     METHODS = (CACHED, NAIVE, NAIVE_CONV)
@@ -86,7 +90,7 @@ class WaveNet(Decoder, keras.Model):
     def __init__(self, num_stacks=2, layers_per_stack=10, kernel_size=2, residual_channels=64,
                  gate_channels=128, skip_channels=128, distribution=None, cond_channels=0,
                  hop_length=256, upsample_scales=None, num_speakers=0, speaker_dim=16,
-                 dropout=0.0, **kwargs):
+                 dropout=0.0, pre_emphasis=0.0, **kwargs):
         super().__init__(**kwargs)
         if int(kernel_size) < 2:
             raise ValueError(f"kernel_size must be >= 2, got {kernel_size}")
@@ -110,6 +114,7 @@ class WaveNet(Decoder, keras.Model):
         self.num_speakers = int(num_speakers)
         self.speaker_dim = int(speaker_dim)
         self.dropout_rate = float(dropout)
+        self.pre_emphasis = emphasis.check_coefficient(pre_emphasis)
 
         dist = self.distribution
         if dist.input_is_discrete:
@@ -318,11 +323,24 @@ class WaveNet(Decoder, keras.Model):
         """Sample a waveform ``[B, N]`` float32 in [-1, 1].
 
         Same arguments as :meth:`generate_samples`, whose output is
-        converted with ``distribution.to_waveform``.
+        converted with :meth:`waveform`.
         """
         samples = self.generate_samples(num_samples, mel, speaker, batch_size, method,
                                         temperature, seed, chunk_size, progress)
-        return np.asarray(ops.convert_to_numpy(self.distribution.to_waveform(samples)), np.float32)
+        return self.waveform(samples)
+
+    def waveform(self, samples, previous=None):
+        """Samples ``[..., N]`` of this model (classes or floats) -> float32 waveform in [-1, 1]:
+        ``distribution.to_waveform``, then de-emphasis when the model has ``pre_emphasis``
+        (``previous``: the waveform's sample before the first, default silence)."""
+        y = np.asarray(ops.convert_to_numpy(self.distribution.to_waveform(samples)), np.float32)
+        return emphasis.de_emphasize(y, self.pre_emphasis, previous)
+
+    def samples_of(self, waveform):
+        """The inverse of :meth:`waveform`: what the network models for a waveform ``[..., N]`` in [-1, 1]
+        (pre-emphasis, then ``distribution.from_waveform``; numpy)."""
+        y = emphasis.pre_emphasize(waveform, self.pre_emphasis)
+        return np.asarray(ops.convert_to_numpy(self.distribution.from_waveform(y)))
 
     def generate_samples(self, num_samples=None, mel=None, speaker=None, batch_size=1,
                          method=CACHED, temperature=1.0, seed=0, chunk_size=4096, progress=None):
@@ -509,7 +527,7 @@ class WaveNet(Decoder, keras.Model):
             distribution=self.distribution.to_dict(), cond_channels=self.cond_channels,
             hop_length=self.hop_length, upsample_scales=self.upsample_scales,
             num_speakers=self.num_speakers, speaker_dim=self.speaker_dim,
-            dropout=self.dropout_rate)
+            dropout=self.dropout_rate, pre_emphasis=self.pre_emphasis)
         return config
 
     @classmethod

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from seqgen.core import emphasis
 from seqgen.core.methods import CACHED, PARALLEL
 from seqgen.errors import ConfigError, SeqgenError
 from seqgen.runs import Run
@@ -163,8 +164,9 @@ def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_
     """Negative log-likelihood of every sample of ``split`` (or its first ``max_windows`` windows).
 
     Returns ``{"nll_bits_per_sample", "nll_nats_per_sample", "nll_bits_per_16bit_sample", "num_samples"}``:
-    the last in one unit across output heads and bit depths (see
-    :meth:`~seqgen.core.distributions.Distribution.bits_to_16bit`).
+    the last in one unit across output heads, bit depths and pre-emphasis (see
+    :meth:`~seqgen.core.distributions.Distribution.bits_to_16bit` and
+    :func:`seqgen.core.emphasis.log2_jacobian`).
     The split is cut into consecutive windows (each window's first input is the
     true previous sample), so the figure is the model's NLL of the split with
     at most ``window`` samples of context, over every real sample exactly once.
@@ -175,7 +177,8 @@ def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_
     dist = model.distribution
     window = max(info.hop, (int(window) // info.hop) * info.hop)
     ds = D.vocoder_eval_dataset(data_dir, split, window, batch_size, discrete=dist.input_is_discrete,
-                                silence_class=D.silence_input(dist))
+                                silence_class=D.silence_input(dist), encode=D.sample_encoder(model, data_dir))
+    jacobian = emphasis.log2_jacobian(getattr(model, "pre_emphasis", 0.0))
     total, total16, count, seen = 0.0, 0.0, 0.0, 0
     bar = None
     if progress:
@@ -192,7 +195,7 @@ def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_
         nll = np.asarray(dist.nll(params, target), np.float64)
         w = weight.astype(np.float64)
         total += float((nll * w).sum())
-        total16 += float((dist.bits_to_16bit(target) * w).sum())
+        total16 += float(((dist.bits_to_16bit(target) + jacobian) * w).sum())
         count += float(w.sum())
         seen += nll.shape[0]
         if bar is not None:
@@ -272,7 +275,8 @@ class Vocoder(Task):
         return D.batches_for_fit(D.vocoder_dataset(data_dir, "train", int(data_cfg["window"]),
                                                    int(data_cfg["batch_size"]), seed=seed,
                                                    discrete=dist.input_is_discrete,
-                                                   silence_class=D.silence_input(dist), shard=shard))
+                                                   silence_class=D.silence_input(dist), shard=shard,
+                                                   encode=D.sample_encoder(model, data_dir)))
 
     held_out_keys = ("nll_bits_per_sample", "num_samples")
     held_out_extra = {"nll_bits_per_16bit_sample": "valid_bits_per_16bit_sample"}
@@ -296,7 +300,8 @@ class Vocoder(Task):
         frames = max(1, int(float(loop.cfg["train"]["audio_seconds"]) * sr) // hop)
         ds = D.vocoder_dataset(loop.data_dir, "valid", frames * hop, 1, seed=0, random=False,
                                repeat=False, discrete=model.distribution.input_is_discrete,
-                               silence_class=D.silence_input(model.distribution))
+                               silence_class=D.silence_input(model.distribution),
+                               encode=D.sample_encoder(model, loop.data_dir))
         inputs, target, _ = next(iter(ds))
         kwargs = {}
         if model.cond_channels:
@@ -308,7 +313,7 @@ class Vocoder(Task):
         wav = model.generate(method=CACHED, seed=0, **kwargs)[0]
         if not loop.dist.worker.is_chief:  # it generated too (a job's collective computation); the chief writes
             return
-        real = np.asarray(model.distribution.to_waveform(target[0]))
+        real = model.waveform(target[0])
         png = plots.compare_png(real, wav, sr, loop.run.path / "samples" / f"step-{step:08d}.png")
         from seqgen.data import audio as A
 

@@ -87,6 +87,10 @@ class Distillation:
         if dist is None or dist.input_is_discrete or not hasattr(dist, "log_density"):
             raise ConfigError(f"the teacher must be a WaveNet with a continuous output distribution (gaussian or "
                               f"mixture_logistic), not {dist!r}")
+        if getattr(teacher, "pre_emphasis", 0.0):
+            raise ConfigError(f"the teacher models pre-emphasized audio (model.pre_emphasis "
+                              f"{teacher.pre_emphasis}); distillation needs a teacher without it: train one with "
+                              f"model.pre_emphasis 0")
         if kl not in ("mc", "closed_form"):
             raise ConfigError(f"distill.kl must be mc or closed_form, got {kl!r}")
         if kl == "closed_form" and dist.type_name != "gaussian":

@@ -131,6 +131,41 @@ def test_vocoder_dataset_windows(voc_dir, voc):
     assert padded_rows > 0
 
 
+def test_vocoder_samples_through_an_encoder(voc_dir, voc):
+    """A WaveNet with pre-emphasis, or with a 10-bit head on an 8-bit corpus, trains on its own encoding of
+    the stored float audio; the stored mu-law field serves the model it fits as is."""
+    from seqgen.core import emphasis
+    from seqgen.core import mu_law
+    from seqgen.models import WaveNet
+
+    _, recs, _ = voc
+    small = dict(num_stacks=1, layers_per_stack=2, residual_channels=4, gate_channels=8, skip_channels=8,
+                 cond_channels=80, hop_length=HOP)
+    assert D.sample_encoder(WaveNet(**small), voc_dir) is None
+    ten = WaveNet(distribution={"type": "categorical", "num_classes": 1024}, **small)
+    emph = WaveNet(pre_emphasis=0.86, **small)
+    by_id = {r["id"]: r for r in recs["train"]}
+    for model, bits in ((ten, 10), (emph, 8)):
+        encode = D.sample_encoder(model, voc_dir)
+        assert encode is not None
+        ds = D.vocoder_dataset(voc_dir, "train", window=WINDOW, batch_size=2, seed=5, encode=encode)
+        inputs, target, weight = ds[0]
+        assert target.max() < 2 ** bits
+        if bits == 10:  # finer than the stored 8-bit field could give
+            assert len(np.unique(target)) > 256
+        for i in range(2):
+            valid = int(weight[i].sum())
+            # find the utterance and offset: the window is its encoding, shifted by one into x
+            hits = [(r, s0) for r in by_id.values()
+                    for s0 in range(0, len(r["audio"]) - valid + 1, HOP)
+                    if np.array_equal(np.asarray(encode(r["audio"]))[s0:s0 + valid], target[i, :valid])]
+            assert hits, "the window is no utterance's encoding"
+            rec, s0 = hits[0]
+            want = np.asarray(mu_law.encode(emphasis.pre_emphasize(rec["audio"], model.pre_emphasis), bits))
+            np.testing.assert_array_equal(target[i, :valid], want[s0:s0 + valid])
+            np.testing.assert_array_equal(inputs["x"][i, 1:valid], target[i, :valid - 1])
+
+
 def test_vocoder_dataset_continuous_target(voc_dir, voc):
     _, recs, _ = voc
     ds = D.vocoder_dataset(voc_dir, "train", window=WINDOW, batch_size=3, seed=0, discrete=False)

@@ -112,6 +112,33 @@ def test_cached_equals_naive_continuous_and_waveform():
     assert -1.0 <= cached.min() and cached.max() <= 1.0 and cached.std() > 1e-3
 
 
+def test_pre_emphasis_cached_equals_naive_and_waveform_is_de_emphasized(tmp_path):
+    from seqgen.core import emphasis
+
+    model = WaveNet(num_stacks=2, layers_per_stack=4, kernel_size=2, cond_channels=5, hop_length=8,
+                    pre_emphasis=0.86, **SMALL)
+    _randomize_biases(model, 6)
+    mel = np.random.default_rng(7).normal(size=(2, 16, 5)).astype(np.float32)
+    cached = model.generate(mel=mel, chunk_size=48, seed=3)
+    naive = model.generate(mel=mel, method="naive", chunk_size=48, seed=3)
+    np.testing.assert_array_equal(cached, naive)
+    samples = model.generate_samples(mel=mel, chunk_size=48, seed=3)
+    y = _np(model.distribution.to_waveform(samples))
+    np.testing.assert_array_equal(cached, emphasis.de_emphasize(y, 0.86))
+    assert not np.array_equal(cached, np.clip(y, -1, 1))
+    # samples_of inverts waveform on a waveform in range (to the quantizer's step)
+    t = np.arange(2000) / 8000.0
+    x = (0.4 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    back = model.waveform(model.samples_of(x))
+    assert np.abs(back - x).max() < 0.02
+    # the coefficient is part of the saved model; a bad one is refused
+    path = tmp_path / "emph.keras"
+    model.save(path)
+    assert keras.models.load_model(path).pre_emphasis == pytest.approx(0.86)
+    with pytest.raises(ValueError, match="pre_emphasis"):
+        WaveNet(num_stacks=1, layers_per_stack=2, pre_emphasis=1.2, **SMALL)
+
+
 def test_generation_determinism_temperature_and_batch_independence():
     model = WaveNet(num_stacks=2, layers_per_stack=3, num_speakers=2, speaker_dim=3, **SMALL)
     _randomize_biases(model, 1)
