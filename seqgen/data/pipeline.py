@@ -43,17 +43,38 @@ def _shards(data_dir, manifest, split) -> list[str]:
 # --------------------------------------------------------------------------- vocoder
 
 
+class _WindowEncoder:
+    """``(utt, start, length) -> (inputs, target)`` through ``model.training_window``, with each
+    utterance's predictor (linear prediction) computed once from its mel and kept."""
+
+    def __init__(self, model):
+        self.model = model
+        self.lpc = {}
+        self.fill = model.silence_input()
+
+    def __call__(self, utt, start, length):
+        coefficients = None
+        if getattr(self.model, "lpc_order", 0):
+            key = str(utt["id"])
+            if key not in self.lpc:
+                self.lpc[key] = self.model.lpc_of_log_mel(utt["mel"])
+            coefficients = self.lpc[key]
+        return self.model.training_window(utt["audio"], start, length, coefficients)
+
+
 def sample_encoder(model, data_dir):
-    """``audio -> samples`` for a WaveNet whose samples are not a prepared field as stored (see
-    :func:`vocoder_dataset`'s ``encode``), or None when they are: a model with pre-emphasis, or a mu-law
-    categorical head of another bit depth than the corpus's ``mulaw`` field (a 10-bit model on an 8-bit
-    corpus re-quantizes the stored float audio)."""
+    """The window maker of a WaveNet whose samples are not a prepared field as stored (see
+    :func:`vocoder_dataset`'s ``encode``), or None when they are: a model with pre-emphasis or linear
+    prediction, or a mu-law categorical head of another bit depth than the corpus's ``mulaw`` field (a
+    10-bit model on an 8-bit corpus re-quantizes the stored float audio)."""
     dist = model.distribution
-    if getattr(model, "pre_emphasis", 0.0):
-        return model.samples_of
+    if not hasattr(model, "training_window"):
+        return None
+    if getattr(model, "pre_emphasis", 0.0) or getattr(model, "lpc_order", 0):
+        return _WindowEncoder(model)
     if dist.input_is_discrete and (not getattr(dist, "mu_law", False)
                                    or getattr(dist, "bits", None) != VocoderData(data_dir).bits):
-        return model.samples_of if hasattr(model, "samples_of") else dist.from_waveform
+        return _WindowEncoder(model)
     return None
 
 
@@ -117,35 +138,50 @@ class VocoderData:
 class _Cropper:
     """Cuts ``(inputs, target, weight)`` windows out of decoded utterances (numpy)."""
 
-    def __init__(self, info: VocoderData, window: int, discrete: bool, silence_class, encode=None):
+    def __init__(self, info: VocoderData, window: int, discrete: bool, silence_class, encode=None, fill=None):
         if window % info.hop:
             raise DataError(f"window {window} must be a multiple of the hop length {info.hop} "
                             f"(e.g. {max(1, window // info.hop) * info.hop})")
         self.window, self.hop, self.wframes = int(window), info.hop, int(window) // info.hop
         self.discrete, self.encode = discrete, encode
         self.fill = np.int32(silence_class) if discrete else np.float32(0.0)
+        self.input_fill = self.fill if fill is None else np.asarray(fill)
         self.mean, self.std = info.stats.mean, info.stats.std
         self.silence_norm = ((SILENCE_MEL - info.stats.mean) / info.stats.std).astype(np.float32)
 
     def sequence(self, utt):
         if self.encode is not None:
-            seq = np.asarray(self.encode(utt["audio"]))
-            return seq.astype(np.int32) if self.discrete else seq.astype(np.float32)
+            return None
         return utt["mulaw"].astype(np.int32) if self.discrete else utt["audio"].astype(np.float32)
+
+    def _encoded(self, utt, s0):
+        """The window of a model that encodes its own samples (see :func:`sample_encoder`)."""
+        inputs, target = self.encode(utt, s0, self.window)
+        w, valid = self.window, len(target)
+        dtype = np.int32 if self.discrete else np.float32
+        x = np.empty((w,) + inputs.shape[1:], dtype)
+        x[:] = self.input_fill
+        x[:valid] = inputs
+        tgt = np.full(w, self.fill, dtype)
+        tgt[:valid] = target
+        return x, tgt, valid
 
     def __call__(self, utt, start_frame: int, seq=None):
         """The window starting at frame ``start_frame``: its first input is the real previous sample
         (silence at the start of an utterance); padding past the end is silence with weight 0."""
-        seq = self.sequence(utt) if seq is None else seq
         s0, w = int(start_frame) * self.hop, self.window
-        target = seq[s0: s0 + w]
-        valid = len(target)
-        prev = seq[s0 - 1: s0] if s0 > 0 else np.asarray([self.fill], seq.dtype)
-        x = np.full(w, self.fill, seq.dtype)
-        x[:1] = prev
-        x[1: valid] = target[: valid - 1]
-        tgt = np.full(w, self.fill, seq.dtype)
-        tgt[:valid] = target
+        if self.encode is not None:
+            x, tgt, valid = self._encoded(utt, s0)
+        else:
+            seq = self.sequence(utt) if seq is None else seq
+            target = seq[s0: s0 + w]
+            valid = len(target)
+            prev = seq[s0 - 1: s0] if s0 > 0 else np.asarray([self.fill], seq.dtype)
+            x = np.full(w, self.fill, seq.dtype)
+            x[:1] = prev
+            x[1: valid] = target[: valid - 1]
+            tgt = np.full(w, self.fill, seq.dtype)
+            tgt[:valid] = target
         weight = np.zeros(w, np.float32)
         weight[:valid] = 1.0
         mel = np.empty((self.wframes, len(self.mean)), np.float32)
@@ -172,13 +208,14 @@ def vocoder_dataset(data_dir, split="train", window=8192, batch_size=8, seed=0, 
     ``shard = (index, count)``: input pipeline ``index`` of ``count`` (one per worker) takes every
     ``count``-th utterance when there are at least ``count`` of them (otherwise all; its seed alone sets it
     apart).  ``random=False``: every window starts at the utterance's first frame, in file order.
-    ``encode``: ``audio [N] -> samples [N]``, what the model takes instead of the stored ``mulaw`` /
-    ``audio`` field (pre-emphasis, another bit depth: ``WaveNet.samples_of``; see :func:`sample_encoder`).
+    ``encode``: ``(utterance, start, length) -> (inputs, target)``, the window as the model takes it instead
+    of the stored ``mulaw`` / ``audio`` field (pre-emphasis, linear prediction, another bit depth; see
+    :func:`sample_encoder`); its ``fill`` is the input on padding.
     """
     import grain
 
     info = VocoderData(data_dir)
-    crop = _Cropper(info, window, discrete, silence_class, encode)
+    crop = _Cropper(info, window, discrete, silence_class, encode, getattr(encode, "fill", None))
     n_all = len(info.source(split))
     index, count = shard
     ids = np.arange(n_all)
@@ -223,7 +260,7 @@ def vocoder_eval_dataset(data_dir, split="valid", window=8192, batch_size=4, dis
     the weighted mean NLL is the split's NLL.  Each window's first input is the true previous sample.
     """
     info = VocoderData(data_dir)
-    crop = _Cropper(info, window, discrete, silence_class, encode)
+    crop = _Cropper(info, window, discrete, silence_class, encode, getattr(encode, "fill", None))
     info.shards(split)  # a bad window, a missing split or shard: one line now, not at the first batch
 
     def windows():

@@ -29,7 +29,7 @@ STUDENT_TYPES = {"parallel_wavenet"}
 _TOKEN_IDS = {"vocab_size", "pad_id", "bos_id", "eos_id"}
 
 # Constructor arguments that come from the data (or the model type), never from the config.
-_FROM_DATA = {"wavenet": {"cond_channels", "hop_length", "num_speakers"},
+_FROM_DATA = {"wavenet": {"cond_channels", "hop_length", "num_speakers", "mel_stats"},
               "transformer": _TOKEN_IDS,
               "bytenet_lm": _TOKEN_IDS | {"encoder"},
               "bytenet": _TOKEN_IDS | {"encoder"},

@@ -83,6 +83,20 @@ class WaveNet(Decoder, keras.Model):
         pre_emphasis: coefficient ``a`` in [0, 1) of the pre-emphasis the model's samples are taken
             through (:mod:`seqgen.core.emphasis`; 0 = off): the network models
             ``(x_t - a x_{t-1}) / (1 + a)`` and :meth:`generate` de-emphasizes what it samples.
+        lpc_order: order of the linear predictor whose *excitation* the network models (0 = off; see
+            "Linear prediction" below).  Needs a mu-law categorical head and mel conditioning.
+        mel_stats: ``{"features": FeatureParams dict, "mean": [n_mels], "std": [n_mels]}`` of the mel the
+            model is conditioned on (taken from the prepared data); what turns a normalized mel back into
+            the spectral envelope the predictor comes from.
+
+    Linear prediction (``lpc_order > 0``; the ExcitNet / LP-WaveNet / LPCNet idea, :mod:`seqgen.core.lpc`):
+    the signal ``s`` is the (pre-emphasized) waveform in 16-bit steps.  Each frame's predictor comes
+    from its mel; ``p_t = rint(sum_k a_k s_{t-k})`` is computed from the past *quantized* samples (inside
+    the decoding loop, from a ring of the last ``lpc_order`` samples it made); the head predicts the
+    mu-law class of the excitation ``e_t = s_t - p_t`` and the loop's sample is ``s_t = p_t + e_t``.
+    Position ``t``'s input is ``[e_{t-1} class, s_{t-1}, p_t]`` (int32 ``[B, T, 3]`` in training; the
+    loop carries ``[e, s]`` pairs and computes ``p``), embedded as the sum of three class embeddings.
+    :meth:`generate_samples` returns the ``[B, N, 2]`` pairs; :meth:`waveform` takes their ``s``.
     """
 
     METHODS = (CACHED, NAIVE, NAIVE_CONV)
@@ -90,7 +104,7 @@ class WaveNet(Decoder, keras.Model):
     def __init__(self, num_stacks=2, layers_per_stack=10, kernel_size=2, residual_channels=64,
                  gate_channels=128, skip_channels=128, distribution=None, cond_channels=0,
                  hop_length=256, upsample_scales=None, num_speakers=0, speaker_dim=16,
-                 dropout=0.0, pre_emphasis=0.0, **kwargs):
+                 dropout=0.0, pre_emphasis=0.0, lpc_order=0, mel_stats=None, **kwargs):
         super().__init__(**kwargs)
         if int(kernel_size) < 2:
             raise ValueError(f"kernel_size must be >= 2, got {kernel_size}")
@@ -115,11 +129,28 @@ class WaveNet(Decoder, keras.Model):
         self.speaker_dim = int(speaker_dim)
         self.dropout_rate = float(dropout)
         self.pre_emphasis = emphasis.check_coefficient(pre_emphasis)
+        self.lpc_order = int(lpc_order)
+        self.mel_stats = None if mel_stats is None else {
+            "features": dict(mel_stats["features"]), "mean": [float(v) for v in mel_stats["mean"]],
+            "std": [float(v) for v in mel_stats["std"]]}
+        if self.lpc_order:
+            if self.lpc_order < 0:
+                raise ValueError(f"lpc_order must be >= 0, got {lpc_order}")
+            if not self.cond_channels or self.mel_stats is None:
+                raise ValueError("lpc_order needs mel conditioning and the data's mel_stats (the predictor "
+                                 "comes from the mel)")
 
         dist = self.distribution
+        if self.lpc_order and not (dist.input_is_discrete and getattr(dist, "mu_law", False)):
+            raise ValueError(f"lpc_order needs a mu-law categorical head (the excitation's classes), not {dist!r}")
         if dist.input_is_discrete:
             self.input_embedding = keras.layers.Embedding(
                 dist.num_classes, self.residual_channels, name="input_embedding")
+            if self.lpc_order:
+                self.prediction_embedding = keras.layers.Embedding(
+                    dist.num_classes, self.residual_channels, name="prediction_embedding")
+                self.excitation_embedding = keras.layers.Embedding(
+                    dist.num_classes, self.residual_channels, name="excitation_embedding")
         else:
             self.input_embedding = keras.layers.Dense(self.residual_channels, name="input_projection")
         self.upsampler = (Upsampler(self.hop_length, self.cond_channels, self.upsample_scales,
@@ -144,6 +175,9 @@ class WaveNet(Decoder, keras.Model):
     def build(self, input_shape=None):
         if self.distribution.input_is_discrete:
             self.input_embedding.build((None, None))
+            if self.lpc_order:
+                self.prediction_embedding.build((None, None))
+                self.excitation_embedding.build((None, None))
         else:
             self.input_embedding.build((None, None, 1))
         if self.upsampler is not None:
@@ -187,11 +221,24 @@ class WaveNet(Decoder, keras.Model):
                          f"upsample scales {self.upsample_scales}")
         if self.num_speakers:
             lines.append(f"  global conditioning: {self.num_speakers} speakers x {self.speaker_dim}")
+        if self.pre_emphasis:
+            lines.append(f"  pre-emphasis: {self.pre_emphasis}")
+        if self.lpc_order:
+            lines.append(f"  linear prediction: order {self.lpc_order} from the mel; the head models the excitation")
         lines.append(f"  parameters: {self.count_params():,}")
         return "\n".join(lines)
 
     # --------------------------------------------------------------- forward
+    def _class_of(self, s):
+        """Mu-law class of integer samples in 16-bit steps."""
+        return self.distribution.from_waveform(ops.cast(s, "float32") / 32768.0)
+
     def _embed(self, x):
+        if self.lpc_order:
+            # [..., 3]: the previous excitation's class, the previous sample and this step's prediction
+            x = ops.cast(x, "int32")
+            return (self.input_embedding(self._class_of(x[..., 1])) + self.prediction_embedding(self._class_of(x[..., 2]))
+                    + self.excitation_embedding(x[..., 0]))
         if self.distribution.input_is_discrete:
             return self.input_embedding(ops.cast(x, "int32"))
         return self.input_embedding(ops.expand_dims(ops.cast(x, "float32"), -1))
@@ -246,23 +293,38 @@ class WaveNet(Decoder, keras.Model):
 
     # ------------------------------------------------------------ generation
     def initial_cache(self, batch_size):
-        """Decoding cache: one zero queue ``[(k-1)*d + 1, B, R]`` per layer."""
-        return tuple(b.initial_cache(batch_size) for b in self.blocks)
+        """Decoding cache: one zero queue ``[(k-1)*d + 1, B, R]`` per layer (and, with linear prediction,
+        the last ``lpc_order`` samples ``[B, lpc_order]``, newest first)."""
+        queues = tuple(b.initial_cache(batch_size) for b in self.blocks)
+        if self.lpc_order:
+            queues = queues + (ops.zeros((batch_size, self.lpc_order), "float32"),)
+        return queues
 
     def step_weights(self):
         """Per-layer fused weights for :meth:`decode_step` (hoisted out of the loop)."""
         return [b.step_weights() for b in self.blocks]
 
-    def decode_step(self, x_t, cache, t, gate_bias_t=None, weights=None):
+    def decode_step(self, x_t, cache, t, gate_bias_t=None, weights=None, lpc_t=None):
         """The ``seqgen.core.decoding`` step: ``x_t [B]`` at absolute time ``t``.
 
         ``gate_bias_t [B, num_layers*gate_channels]``: per-layer conditioning
         already projected (see :meth:`gate_bias`), or None.  ``weights``:
         :meth:`step_weights` or None.  Returns ``(params_t [B, P], cache)``.
+        With linear prediction ``x_t`` is the pair ``[B, 2]`` (excitation class, sample), ``lpc_t
+        [B, lpc_order]`` this step's predictor, and the prediction ``p_t`` is appended to the params
+        (``[B, P + 1]``) for the sampler.
         """
         if weights is None:
             weights = self.step_weights()
-        h = self._embed(x_t)
+        p = None
+        if self.lpc_order:
+            x_t = ops.cast(x_t, "int32")
+            ring = ops.concatenate([ops.cast(x_t[:, 1:2], "float32"), cache[-1][:, :-1]], axis=1)
+            p = ops.clip(ops.round(ops.sum(ops.cast(lpc_t, "float32") * ring, axis=1)), -32768.0, 32767.0)
+            h = self._embed(ops.stack([x_t[:, 0], x_t[:, 1], ops.cast(p, "int32")], axis=1))
+            cache = cache[:-1]
+        else:
+            h = self._embed(x_t)
         g = self.gate_channels
         skip, new_cache = None, []
         for i, block in enumerate(self.blocks):
@@ -270,6 +332,9 @@ class WaveNet(Decoder, keras.Model):
             h, s, q = block.step(h, cache[i], t, gb, weights=weights[i])
             new_cache.append(q)
             skip = s if skip is None else skip + s
+        if self.lpc_order:
+            return (ops.concatenate([self._head(skip), ops.expand_dims(p, 1)], axis=1),
+                    tuple(new_cache) + (ring,))
         return self._head(skip), tuple(new_cache)
 
     def gate_bias(self, cond=None, speaker=None):
@@ -305,6 +370,18 @@ class WaveNet(Decoder, keras.Model):
         dist = self.distribution
         weights = self.step_weights()
 
+        if self.lpc_order:  # bias = (conditioning, predictor per step)
+            def step(x_t, c, t, ctx):
+                return self.decode_step(x_t, c, t, ctx[0], weights, lpc_t=ctx[1])
+
+            def sample(params, nz):
+                e = dist.sample(params[:, :-1], nz, temperature)
+                s = ops.clip(params[:, -1] + ops.round(dist.to_waveform(e) * 32768.0), -32768.0, 32767.0)
+                return ops.stack([ops.cast(e, "int32"), ops.cast(s, "int32")], axis=1)
+
+            return decode_loop(step, sample, x0, cache, noise=noise, context=per_step,
+                               num_steps=num_steps, start=start, forced=forced, num_forced=num_forced)
+
         def step(x_t, c, t, ctx):
             return self.decode_step(x_t, c, t, ctx if per_step is not None else const, weights)
 
@@ -330,17 +407,85 @@ class WaveNet(Decoder, keras.Model):
         return self.waveform(samples)
 
     def waveform(self, samples, previous=None):
-        """Samples ``[..., N]`` of this model (classes or floats) -> float32 waveform in [-1, 1]:
-        ``distribution.to_waveform``, then de-emphasis when the model has ``pre_emphasis``
-        (``previous``: the waveform's sample before the first, default silence)."""
-        y = np.asarray(ops.convert_to_numpy(self.distribution.to_waveform(samples)), np.float32)
+        """Samples ``[..., N]`` of this model (classes or floats; with linear prediction the ``[..., N, 2]``
+        pairs) -> float32 waveform in [-1, 1]: ``distribution.to_waveform`` (the pairs' 16-bit samples),
+        then de-emphasis when the model has ``pre_emphasis`` (``previous``: the waveform's sample before
+        the first, default silence)."""
+        if self.lpc_order:
+            y = np.asarray(samples)[..., 1].astype(np.float32) / np.float32(32768.0)
+        else:
+            y = np.asarray(ops.convert_to_numpy(self.distribution.to_waveform(samples)), np.float32)
         return emphasis.de_emphasize(y, self.pre_emphasis, previous)
 
     def samples_of(self, waveform):
-        """The inverse of :meth:`waveform`: what the network models for a waveform ``[..., N]`` in [-1, 1]
-        (pre-emphasis, then ``distribution.from_waveform``; numpy)."""
+        """The inverse of :meth:`waveform` for a model without linear prediction: what the network models
+        for a waveform ``[..., N]`` in [-1, 1] (pre-emphasis, then ``distribution.from_waveform``; numpy)."""
         y = emphasis.pre_emphasize(waveform, self.pre_emphasis)
         return np.asarray(ops.convert_to_numpy(self.distribution.from_waveform(y)))
+
+    def lpc_coefficients(self, mel):
+        """Each frame's predictor ``[..., frames, lpc_order]`` float32 from normalized mel frames
+        ``[..., frames, n_mels]`` (de-normalized with ``mel_stats``; :func:`seqgen.core.lpc.from_mel`)."""
+        return self.lpc_of_log_mel(np.asarray(mel, np.float64) * np.asarray(self.mel_stats["std"])
+                                   + np.asarray(self.mel_stats["mean"]))
+
+    def lpc_of_log_mel(self, log_mel):
+        """:meth:`lpc_coefficients` of log-mel frames as the data stores them (not normalized)."""
+        from seqgen.core import lpc
+        from seqgen.data.audio import FeatureParams
+
+        params = FeatureParams.from_dict(self.mel_stats["features"])
+        log_mel = np.asarray(log_mel, np.float64)
+        rows = log_mel.reshape((-1,) + log_mel.shape[-2:])
+        out = np.stack([lpc.from_mel(m, params, self.lpc_order, self.pre_emphasis) for m in rows])
+        return out.reshape(log_mel.shape[:-1] + (self.lpc_order,)).astype(np.float32)
+
+    def training_window(self, audio, start, length, coefficients=None):
+        """``(inputs, target)`` of this model for samples ``[start, start + length)`` of a waveform in [-1, 1]
+        (cut short at its end): ``inputs[i]`` is position ``start + i``'s input (the sample before it, or
+        silence at the waveform's start), ``target[i]`` its sample.  Numpy, for the input pipeline.
+
+        With linear prediction, ``coefficients`` (:meth:`lpc_of_log_mel` of the waveform's frames) give
+        ``inputs [n, 3]`` (excitation class before, sample before, prediction) and ``target`` the
+        excitation's class; the prediction uses the ``lpc_order`` samples before ``start`` (or silence)."""
+        audio = np.asarray(audio, np.float32)
+        start = int(start)
+        end = min(len(audio), start + int(length))
+        context = 1 + self.lpc_order
+        lo = max(0, start - context)
+        previous = float(audio[lo - 1]) if lo > 0 else None
+        y = emphasis.pre_emphasize(audio[lo:end], self.pre_emphasis, previous)
+        dist = self.distribution
+        silence = np.asarray(ops.convert_to_numpy(dist.from_waveform(np.zeros((1,), np.float32))))[0]
+        if not self.lpc_order:
+            seq = np.asarray(ops.convert_to_numpy(dist.from_waveform(y))) if dist.input_is_discrete else y
+            first = seq[start - lo - 1: start - lo] if start > 0 else np.asarray([silence], seq.dtype)
+            target = seq[start - lo:]
+            return np.concatenate([first, target[:-1]]), target
+        from seqgen.core import lpc
+
+        s = np.clip(np.rint(y.astype(np.float64) * 32768.0), -32768, 32767)
+        p = np.clip(np.rint(lpc.predict(s, coefficients, self.hop_length, start=lo)), -32768, 32767)
+        e = s - p
+        e_class = np.asarray(ops.convert_to_numpy(dist.from_waveform(np.clip(e / 32768.0, -1.0, 1.0).astype(
+            np.float32)))).astype(np.int32)
+        k = start - lo
+        e_prev = np.concatenate([[silence], e_class[:-1]]) if lo == 0 else e_class[:-1]
+        s_prev = np.concatenate([[0.0], s[:-1]]) if lo == 0 else s[:-1]
+        # lo == 0: position j's input comes from j - 1 (silence before 0); else from index j - 1 of the segment
+        off = 0 if lo == 0 else 1
+        inputs = np.stack([e_prev[k - off:], s_prev[k - off:], p[k:]], axis=1).astype(np.int32)
+        return inputs, e_class[k:]
+
+    def silence_input(self):
+        """The input that stands for silence before a waveform's first sample (and on padding)."""
+        dist = self.distribution
+        if not dist.input_is_discrete:
+            return np.float32(0.0)
+        silence = np.int32(np.asarray(ops.convert_to_numpy(dist.from_waveform(np.zeros((1,), np.float32))))[0])
+        if self.lpc_order:
+            return np.asarray([silence, 0, 0], np.int32)
+        return silence
 
     def generate_samples(self, num_samples=None, mel=None, speaker=None, batch_size=1,
                          method=CACHED, temperature=1.0, seed=0, chunk_size=4096, progress=None):
@@ -368,10 +513,15 @@ class WaveNet(Decoder, keras.Model):
                 (each 256 samples for ``naive``).
         """
         self.check_method(method)
+        if self.lpc_order and method == NAIVE_CONV:
+            raise ValueError("method 'naive-conv' is not available with linear prediction (lpc_order): use "
+                             "'cached' or 'naive'")
         b, n, mel, spk = self._prepare(num_samples, mel, speaker, batch_size)
         dist = self.distribution
         noise = ops.convert_to_numpy(dist.draw_noise((b, n), seed))
         x0 = ops.convert_to_numpy(dist.from_waveform(np.zeros((b,), np.float32)))
+        if self.lpc_order:
+            x0 = np.stack([x0.astype(np.int32), np.zeros((b,), np.int32)], axis=1)
         if method == CACHED:
             samples = self._generate_cached(b, n, mel, spk, noise, x0, temperature, chunk_size, progress)
         elif method == NAIVE:
@@ -393,7 +543,22 @@ class WaveNet(Decoder, keras.Model):
         return chunk
 
     def _chunk_bias(self, b, chunk, mel, spk):
-        """``start -> bias`` of the chunk starting at ``start`` (a multiple of ``chunk``)."""
+        """``start -> bias`` of the chunk starting at ``start`` (a multiple of ``chunk``); with linear
+        prediction ``(bias, predictor of each step [B, chunk, lpc_order])``."""
+        bias_of = self._chunk_conditioning(b, chunk, mel, spk)
+        if not self.lpc_order:
+            return bias_of
+        coefficients = self.lpc_coefficients(mel)                      # [B, frames, order]
+        hop = self.hop_length
+
+        def with_lpc(start):
+            rows = np.stack([lpc_rows(c, chunk, hop, start) for c in coefficients])
+            return bias_of(start), rows
+
+        from seqgen.core.lpc import per_sample as lpc_rows
+        return with_lpc
+
+    def _chunk_conditioning(self, b, chunk, mel, spk):
         spk_arr = None if spk is None else np.asarray(spk, np.int32)
         if not self.cond_channels and spk_arr is None:
             return lambda start: None
@@ -420,9 +585,9 @@ class WaveNet(Decoder, keras.Model):
         bias_of = self._chunk_bias(b, chunk, mel, spk)
         cache = self.initial_cache(b)
         x = x0
-        out = np.zeros((b, n), x0.dtype)
+        out = np.zeros((b, n) + x0.shape[1:], x0.dtype)
         temp = np.float32(temperature)
-        forced, zero = np.zeros((b, chunk), x0.dtype), np.int32(0)
+        forced, zero = np.zeros((b, chunk) + x0.shape[1:], x0.dtype), np.int32(0)
         for start in range(0, n, chunk):
             steps = min(chunk, n - start)
             nz = self._window(noise, start, chunk, 0.5)
@@ -438,8 +603,9 @@ class WaveNet(Decoder, keras.Model):
         field ``[t-w+1, t]`` from empty queues, feeding the known samples
         (teacher forcing) through the same compiled chunk function as cached
         generation; only the last position is sampled.  Work per sample is
-        O(receptive_field * layers) instead of O(layers)."""
-        w = self.receptive_field
+        O(receptive_field * layers) instead of O(layers).  With linear prediction the recompute starts
+        ``lpc_order`` samples earlier, so the predictor's ring holds the same samples."""
+        w = self.receptive_field + self.lpc_order
         chunk = self._chunk_len(n, chunk_size)
         loop = self._get_compiled(("loop", b, chunk), self._loop_fn)
         bias_of = self._chunk_bias(b, chunk, mel, spk)
@@ -457,13 +623,18 @@ class WaveNet(Decoder, keras.Model):
                 if k * chunk >= n:
                     break
                 if k not in biases:
-                    biases[k] = ops.convert_to_numpy(bias_of(k * chunk))
+                    got = bias_of(k * chunk)
+                    biases[k] = (tuple(np.asarray(ops.convert_to_numpy(g)) for g in got)
+                                 if isinstance(got, tuple) else ops.convert_to_numpy(got))
                 parts.append(biases[k])
+            if isinstance(parts[0], tuple):   # (conditioning, predictor rows) with linear prediction
+                return tuple(self._window(np.concatenate([q[j] for q in parts], axis=1), p - first * chunk,
+                                          chunk, 0.0) for j in range(len(parts[0])))
             rows = np.concatenate(parts, axis=1)
             return self._window(rows, p - first * chunk, chunk, 0.0)
 
         empty = tuple(ops.convert_to_numpy(q) for q in self.initial_cache(b))
-        inputs = np.zeros((b, n + 1), x0.dtype)      # inputs[:, p]: the input of position p
+        inputs = np.zeros((b, n + 1) + x0.shape[1:], x0.dtype)      # inputs[:, p]: the input of position p
         inputs[:, 0] = x0
         temp = np.float32(temperature)
         for t in range(n):
@@ -527,7 +698,8 @@ class WaveNet(Decoder, keras.Model):
             distribution=self.distribution.to_dict(), cond_channels=self.cond_channels,
             hop_length=self.hop_length, upsample_scales=self.upsample_scales,
             num_speakers=self.num_speakers, speaker_dim=self.speaker_dim,
-            dropout=self.dropout_rate, pre_emphasis=self.pre_emphasis)
+            dropout=self.dropout_rate, pre_emphasis=self.pre_emphasis, lpc_order=self.lpc_order,
+            mel_stats=self.mel_stats)
         return config
 
     @classmethod

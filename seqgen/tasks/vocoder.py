@@ -265,6 +265,12 @@ class Vocoder(Task):
             if dist.get("type", "categorical") == "categorical":
                 dist.setdefault("num_classes", 2 ** int(data_info.get("mu_law_bits", 8)))
             kwargs["distribution"] = dist
+        if model_type == "wavenet" and model_cfg.get("lpc_order"):
+            if not local:
+                raise ConfigError("model.lpc_order needs model.local_conditioning (the predictor comes from the mel)")
+            stats = data_info.get("stats") or {}
+            kwargs["mel_stats"] = {"features": data_info["features"], "mean": stats["mel_mean"],
+                                   "std": stats["mel_std"]}
         return kwargs
 
     @classmethod
@@ -298,10 +304,9 @@ class Vocoder(Task):
         info = loop.data_info
         hop, sr = info["hop_length"], info["sample_rate"]
         frames = max(1, int(float(loop.cfg["train"]["audio_seconds"]) * sr) // hop)
+        # the recording's own float samples: the reference, whatever the model's encoding of them
         ds = D.vocoder_dataset(loop.data_dir, "valid", frames * hop, 1, seed=0, random=False,
-                               repeat=False, discrete=model.distribution.input_is_discrete,
-                               silence_class=D.silence_input(model.distribution),
-                               encode=D.sample_encoder(model, loop.data_dir))
+                               repeat=False, discrete=False, silence_class=0.0)
         inputs, target, _ = next(iter(ds))
         kwargs = {}
         if model.cond_channels:
@@ -313,7 +318,7 @@ class Vocoder(Task):
         wav = model.generate(method=CACHED, seed=0, **kwargs)[0]
         if not loop.dist.worker.is_chief:  # it generated too (a job's collective computation); the chief writes
             return
-        real = model.waveform(target[0])
+        real = np.asarray(target[0], np.float32)
         png = plots.compare_png(real, wav, sr, loop.run.path / "samples" / f"step-{step:08d}.png")
         from seqgen.data import audio as A
 

@@ -132,38 +132,44 @@ def test_vocoder_dataset_windows(voc_dir, voc):
 
 
 def test_vocoder_samples_through_an_encoder(voc_dir, voc):
-    """A WaveNet with pre-emphasis, or with a 10-bit head on an 8-bit corpus, trains on its own encoding of
-    the stored float audio; the stored mu-law field serves the model it fits as is."""
+    """A WaveNet with pre-emphasis, linear prediction, or a 10-bit head on an 8-bit corpus trains on its own
+    encoding of the stored float audio (``training_window``); the stored mu-law field serves the model it
+    fits as is."""
     from seqgen.core import emphasis
     from seqgen.core import mu_law
     from seqgen.models import WaveNet
 
-    _, recs, _ = voc
+    m, recs, stats = voc
     small = dict(num_stacks=1, layers_per_stack=2, residual_channels=4, gate_channels=8, skip_channels=8,
                  cond_channels=80, hop_length=HOP)
     assert D.sample_encoder(WaveNet(**small), voc_dir) is None
-    ten = WaveNet(distribution={"type": "categorical", "num_classes": 1024}, **small)
-    emph = WaveNet(pre_emphasis=0.86, **small)
-    by_id = {r["id"]: r for r in recs["train"]}
-    for model, bits in ((ten, 10), (emph, 8)):
+    mel_stats = {"features": m["features"], "mean": stats.mean.tolist(), "std": stats.std.tolist()}
+    models = {"10-bit": WaveNet(distribution={"type": "categorical", "num_classes": 1024}, **small),
+              "pre-emphasis": WaveNet(pre_emphasis=0.86, **small),
+              "lpc": WaveNet(pre_emphasis=0.86, lpc_order=8, mel_stats=mel_stats, **small)}
+    for name, model in models.items():
         encode = D.sample_encoder(model, voc_dir)
-        assert encode is not None
-        ds = D.vocoder_dataset(voc_dir, "train", window=WINDOW, batch_size=2, seed=5, encode=encode)
+        assert encode is not None, name
+        ds = D.vocoder_dataset(voc_dir, "train", window=WINDOW, batch_size=len(recs["train"]), seed=5,
+                               encode=encode, random=False, repeat=False)
         inputs, target, weight = ds[0]
-        assert target.max() < 2 ** bits
-        if bits == 10:  # finer than the stored 8-bit field could give
-            assert len(np.unique(target)) > 256
-        for i in range(2):
+        for i, rec in enumerate(recs["train"]):      # random=False: utterance i from its first sample
             valid = int(weight[i].sum())
-            # find the utterance and offset: the window is its encoding, shifted by one into x
-            hits = [(r, s0) for r in by_id.values()
-                    for s0 in range(0, len(r["audio"]) - valid + 1, HOP)
-                    if np.array_equal(np.asarray(encode(r["audio"]))[s0:s0 + valid], target[i, :valid])]
-            assert hits, "the window is no utterance's encoding"
-            rec, s0 = hits[0]
-            want = np.asarray(mu_law.encode(emphasis.pre_emphasize(rec["audio"], model.pre_emphasis), bits))
-            np.testing.assert_array_equal(target[i, :valid], want[s0:s0 + valid])
-            np.testing.assert_array_equal(inputs["x"][i, 1:valid], target[i, :valid - 1])
+            assert valid == min(WINDOW, len(rec["audio"]))
+            coef = model.lpc_of_log_mel(rec["mel"]) if model.lpc_order else None
+            want_x, want_t = model.training_window(rec["audio"], 0, WINDOW, coef)
+            np.testing.assert_array_equal(inputs["x"][i, :valid], want_x)
+            np.testing.assert_array_equal(target[i, :valid], want_t)
+            np.testing.assert_array_equal(inputs["x"][i, valid:], np.broadcast_to(
+                model.silence_input(), inputs["x"][i, valid:].shape))
+            if not model.lpc_order:  # the samples are the mu-law classes of the (pre-emphasized) audio
+                bits = model.distribution.bits
+                np.testing.assert_array_equal(want_t, np.asarray(mu_law.encode(
+                    emphasis.pre_emphasize(rec["audio"][:valid], model.pre_emphasis), bits)))
+        if name == "10-bit":  # finer than the stored 8-bit field could give
+            assert target.max() < 1024 and len(np.unique(target)) > 256
+        if name == "lpc":
+            assert inputs["x"].shape == (len(recs["train"]), WINDOW, 3) and target.max() < 256
 
 
 def test_vocoder_dataset_continuous_target(voc_dir, voc):

@@ -139,6 +139,87 @@ def test_pre_emphasis_cached_equals_naive_and_waveform_is_de_emphasized(tmp_path
         WaveNet(num_stacks=1, layers_per_stack=2, pre_emphasis=1.2, **SMALL)
 
 
+LPC_STATS = {"features": {"sample_rate": 8000, "n_fft": 64, "hop_length": 8, "win_length": 64, "n_mels": 5,
+                           "fmin": 0.0, "fmax": 3000.0},
+             "mean": [-3.0, -3.5, -4.0, -4.5, -5.0], "std": [1.5, 1.5, 1.5, 1.5, 1.5]}
+
+
+def _lpc_model(pre_emphasis=0.0, seed=8):
+    model = WaveNet(num_stacks=2, layers_per_stack=3, kernel_size=2, cond_channels=5, hop_length=8,
+                    lpc_order=4, mel_stats=LPC_STATS, pre_emphasis=pre_emphasis, **SMALL)
+    _randomize_biases(model, seed)
+    return model
+
+
+@pytest.mark.parametrize("pre_emphasis", [0.0, 0.86])
+def test_linear_prediction_cached_equals_naive_and_causal(pre_emphasis):
+    from seqgen.core import lpc
+
+    model = _lpc_model(pre_emphasis)
+    mel = np.random.default_rng(9).normal(size=(2, 12, 5)).astype(np.float32)   # N = 96
+    cached = model.generate_samples(mel=mel, chunk_size=32, seed=4)
+    naive = model.generate_samples(mel=mel, method="naive", chunk_size=32, seed=4)
+    assert cached.shape == (2, 96, 2) and cached.dtype == np.int32
+    np.testing.assert_array_equal(cached, naive)
+    # each sample is its prediction (from the samples before it and its frame's mel) plus its excitation
+    coef = model.lpc_coefficients(mel)
+    assert coef.shape == (2, 12, 4) and np.all(np.isfinite(coef))
+    for row in range(2):
+        e_class, s = cached[row, :, 0], cached[row, :, 1].astype(np.int64)
+        p = np.clip(np.rint(lpc.predict(s, coef[row].astype(np.float64), 8)), -32768, 32767)
+        e_hat = np.rint(_np(model.distribution.to_waveform(e_class)).astype(np.float64) * 32768.0)
+        np.testing.assert_allclose(s, np.clip(p + e_hat, -32768, 32767), atol=1)
+    wav = model.waveform(cached)
+    assert wav.shape == (2, 96) and np.abs(wav).max() <= 1.0
+    with pytest.raises(ValueError, match="naive-conv"):
+        model.generate_samples(mel=mel, method="naive-conv")
+    # causal: the params at t do not move when inputs after t change
+    x = np.stack([np.random.default_rng(1).integers(0, 256, size=(1, 40)),
+                  np.random.default_rng(2).integers(-3000, 3000, size=(1, 40)),
+                  np.random.default_rng(3).integers(-3000, 3000, size=(1, 40))], axis=-1).astype(np.int32)
+    m = np.random.default_rng(4).normal(size=(1, 5, 5)).astype(np.float32)
+    a = _np(model({"x": x, "mel": m}))
+    x2 = x.copy()
+    x2[:, 25:] = 7
+    b = _np(model({"x": x2, "mel": m}))
+    np.testing.assert_array_equal(a[:, :25], b[:, :25])
+    assert not np.allclose(a[:, 25:], b[:, 25:])
+
+
+def test_linear_prediction_training_window_and_save_load(tmp_path):
+    """The input pipeline's windows agree with what the loop feeds itself, at any start."""
+    from seqgen.core import lpc, emphasis
+
+    model = _lpc_model(0.86)
+    t = np.arange(400) / 8000.0
+    audio = (0.5 * np.sin(2 * np.pi * 220 * t) + 0.02 * np.random.default_rng(0).normal(size=400)).astype(np.float32)
+    log_mel = np.random.default_rng(5).normal(-4, 1, size=(50, 5))
+    coef = model.lpc_of_log_mel(log_mel)
+    whole_x, whole_t = model.training_window(audio, 0, 400, coef)
+    assert whole_x.shape == (400, 3) and whole_t.shape == (400,)
+    for start in (8, 40, 392):
+        x, tgt = model.training_window(audio, start, 64, coef)
+        np.testing.assert_array_equal(x, whole_x[start:start + 64])
+        np.testing.assert_array_equal(tgt, whole_t[start:start + 64])
+    # inputs: [e class before, sample before, prediction]; target: the excitation's class
+    s = np.clip(np.rint(emphasis.pre_emphasize(audio, 0.86).astype(np.float64) * 32768), -32768, 32767)
+    p = np.clip(np.rint(lpc.predict(s, coef, 8)), -32768, 32767)
+    np.testing.assert_array_equal(whole_x[1:, 1], s[:-1])
+    np.testing.assert_array_equal(whole_x[:, 2], p)
+    np.testing.assert_array_equal(whole_x[1:, 0], whole_t[:-1])
+    assert whole_x[0, 1] == 0 and whole_x[0, 0] == 128
+    np.testing.assert_array_equal(whole_t, _np(model.distribution.from_waveform(
+        np.clip((s - p) / 32768.0, -1, 1).astype(np.float32))))
+    path = tmp_path / "lpc.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.lpc_order == 4 and loaded.mel_stats == model.mel_stats
+    mel = np.random.default_rng(6).normal(size=(1, 6, 5)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.generate_samples(mel=mel, seed=1), model.generate_samples(mel=mel, seed=1))
+    with pytest.raises(ValueError, match="lpc_order needs"):
+        WaveNet(num_stacks=1, layers_per_stack=2, lpc_order=4, **SMALL)
+
+
 def test_generation_determinism_temperature_and_batch_independence():
     model = WaveNet(num_stacks=2, layers_per_stack=3, num_speakers=2, speaker_dim=3, **SMALL)
     _randomize_biases(model, 1)

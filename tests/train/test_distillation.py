@@ -126,3 +126,17 @@ def test_student_core_does_not_import_tensorflow_under_jax():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(REPO),
                        timeout=300)
     assert p.returncode == 0 and p.stdout.startswith("ok"), p.stderr[-2000:]
+
+
+def test_a_pre_emphasized_teacher_is_refused_in_one_line():
+    import pytest
+
+    from seqgen.errors import ConfigError
+    from seqgen.models import WaveNet
+    from seqgen.train.distillation import Distillation
+
+    teacher = WaveNet(num_stacks=1, layers_per_stack=2, residual_channels=4, gate_channels=8, skip_channels=8,
+                      cond_channels=5, hop_length=8, pre_emphasis=0.86,
+                      distribution={"type": "gaussian"})
+    with pytest.raises(ConfigError, match="model.pre_emphasis 0.86"):
+        Distillation(teacher)
