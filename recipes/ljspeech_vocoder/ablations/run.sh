@@ -5,6 +5,8 @@
 #
 #   bash recipes/ljspeech_vocoder/ablations/run.sh NAME CORE DATA OUTROOT [MINUTES]
 #
+# QUALITY=0 skips the quality step (runs that only measure the baseline's NLL spread over seeds).
+#
 # Two runs go side by side, one per core (CORE 0 and 1); every run of one table runs that way, on one host.
 # Mid-run validation is off (train.valid_every past the end) so the whole budget trains; the run validates
 # once when --max-minutes stops it.
@@ -29,7 +31,9 @@ pin=(taskset -c "$core")
   lscpu | grep -m1 'Model name' || true
   "${pin[@]}" seqgen train "$recipe/small.yaml" --data "$data" --out "$out" --max-minutes "$minutes" "${sets[@]}" \
     || [ -f "$out/run.json" ]
-  "${pin[@]}" seqgen evaluate --run "$out" --quality --utterances "$recipe/yardstick.tsv" \
-    --json "$out/quality.json" --plot "$out/quality.png"
+  if [ "${QUALITY:-1}" != 0 ]; then
+    "${pin[@]}" seqgen evaluate --run "$out" --quality --utterances "$recipe/yardstick.tsv" \
+      --json "$out/quality.json" --plot "$out/quality.png"
+  fi
   echo "# $(date -u +%FT%TZ) done"
 } > "$root/$name.log" 2>&1
