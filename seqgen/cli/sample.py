@@ -17,7 +17,8 @@ def _cmd_sample(a):
         raise SeqgenError("give only one of --mel-from, --mel and --seconds")
     res = vocoder.sample(a.run, a.out, mel_from=a.mel_from, mel=a.mel, seconds=a.seconds, method=a.method,
                           temperature=a.temperature, seed=a.seed, speaker=a.speaker, plot=a.plot,
-                          chunk_size=a.chunk_size, threads="auto" if a.threads is None else a.threads)
+                          chunk_size=a.chunk_size, threads="auto" if a.threads is None else a.threads,
+                          stream=a.stream)
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
 
@@ -39,6 +40,9 @@ def add(sub):
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--speaker", default=None, help="speaker name or index (multi-speaker runs)")
     p.add_argument("--chunk-size", type=_positive_int, default=None, help="samples per compiled chunk")
+    p.add_argument("--stream", action="store_true",
+                   help="write OUT chunk by chunk as it is made, in constant memory (cached; the same file as "
+                        "without --stream)")
     p.add_argument("--plot", action="store_true", help="also write OUT.png: waveform + spectrogram")
     p.add_argument("--json", metavar="FILE", help="write the result (speed, step, ...) as JSON")
     p.add_argument("--threads", type=int, default=None,

@@ -43,25 +43,29 @@ def pre_emphasize(x, a, previous=None) -> np.ndarray:
     return ((x - a * shifted) / (1.0 + a)).astype(np.float32)
 
 
-def de_emphasize(y, a, previous=None) -> np.ndarray:
+def de_emphasize(y, a, previous=None, return_state=False):
     """The inverse of :func:`pre_emphasize`: ``x_t = (1 + a) y_t + a x_{t-1}`` along the last axis (float32).
 
-    ``previous``: ``x_{-1}`` per row (default 0), for audio made chunk by chunk.  The output is clipped
-    to [-1, 1] (a sampled ``y`` need not come from a waveform in range)."""
+    ``previous``: ``x_{-1}`` per row (default 0).  The output is clipped to [-1, 1] (a sampled ``y`` need
+    not come from a waveform in range).  ``return_state=True`` also returns the filter's state, the last
+    ``x`` per row in float64 before clipping: passed as ``previous`` to the call for the next chunk, the
+    chunks come out bit for bit as one call over the whole signal would give them."""
     a = check_coefficient(a)
     y = np.asarray(y, np.float64)
     if a == 0.0:
-        return y.astype(np.float32)
+        out = y.astype(np.float32)
+        return (out, np.zeros(y.shape[:-1])) if return_state else out
     from scipy.signal import lfilter
 
-    zi = None
-    if previous is not None:
-        zi = (a * np.asarray(previous, np.float64))[..., None]
-    if zi is None:
-        x = lfilter([1.0 + a], [1.0, -a], y, axis=-1)
-    else:
-        x, _ = lfilter([1.0 + a], [1.0, -a], y, axis=-1, zi=zi)
-    return np.clip(x, -1.0, 1.0).astype(np.float32)
+    if previous is None:
+        previous = np.zeros(y.shape[:-1])
+    zi = (a * np.asarray(previous, np.float64))[..., None]
+    x, _ = lfilter([1.0 + a], [1.0, -a], y, axis=-1, zi=zi)
+    out = np.clip(x, -1.0, 1.0).astype(np.float32)
+    if return_state:
+        state = x[..., -1] if x.shape[-1] else np.asarray(previous, np.float64)
+        return out, state
+    return out
 
 
 def log2_jacobian(a) -> float:

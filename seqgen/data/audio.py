@@ -174,6 +174,36 @@ def save(path, audio, sample_rate: int, subtype: str = "PCM_16") -> pathlib.Path
     return path
 
 
+class Writer:
+    """A wav (or other soundfile format) written chunk by chunk, as :func:`save` writes it whole: the same
+    clipping and sample format, so the file is the same bytes.  A context manager."""
+
+    def __init__(self, path, sample_rate: int, subtype: str = "PCM_16"):
+        import soundfile as sf
+
+        self.path = pathlib.Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.suffix.lower() == ".ogg":
+            subtype = None
+        elif self.path.suffix.lower() == ".flac" and subtype == "FLOAT":
+            subtype = "PCM_24"
+        self._file = sf.SoundFile(str(self.path), "w", int(sample_rate), 1, subtype=subtype)
+
+    def write(self, audio) -> None:
+        audio = np.clip(np.nan_to_num(np.asarray(audio, dtype=np.float32).reshape(-1)), -1.0, 1.0)
+        self._file.write(audio)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 # --------------------------------------------------------------------------- mu-law
 
 

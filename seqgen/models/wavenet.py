@@ -32,8 +32,10 @@ Generation (:meth:`WaveNet.generate`):
   the audio); the chunk's mel frames carry the upsampler's frame context so
   chunked conditioning equals the full one.  Caches are carried across chunks.
 
-All methods draw the noise for all steps up front with
-``distribution.draw_noise((B, N), seed)``.  ``naive`` and ``cached`` execute
+All methods draw the noise before the compiled loop runs, with ``distribution.draw_noise`` per block of
+:data:`NOISE_BLOCK` positions seeded by ``(seed, block)`` (:meth:`WaveNet.noise`), so
+:meth:`WaveNet.generate_stream` can draw each chunk's noise when it needs it and still equal
+:meth:`WaveNet.generate`.  ``naive`` and ``cached`` execute
 the same floating-point operations on the same values, so with the same seed
 and ``chunk_size`` their samples are identical (bit for bit).  (A different
 ``chunk_size`` computes the conditioning in other shapes: continuous samples
@@ -59,6 +61,15 @@ from seqgen.models.replica_loss import per_replica_share
 __all__ = ["WaveNet"]
 
 _DEFAULT_DISTRIBUTION = {"type": "categorical", "num_classes": 256}
+
+#: the noise of positions ``[k * NOISE_BLOCK, (k + 1) * NOISE_BLOCK)`` is drawn from ``(seed, k)``, so a
+#: stream made chunk by chunk draws exactly the noise of one whole generation, whatever its chunk size
+NOISE_BLOCK = 4096
+
+
+def block_seed(seed: int, block: int) -> int:
+    """The seed of noise block ``block`` of a generation seeded with ``seed``."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(block)]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 @keras.saving.register_keras_serializable(package="seqgen")
@@ -517,11 +528,8 @@ class WaveNet(Decoder, keras.Model):
             raise ValueError("method 'naive-conv' is not available with linear prediction (lpc_order): use "
                              "'cached' or 'naive'")
         b, n, mel, spk = self._prepare(num_samples, mel, speaker, batch_size)
-        dist = self.distribution
-        noise = ops.convert_to_numpy(dist.draw_noise((b, n), seed))
-        x0 = ops.convert_to_numpy(dist.from_waveform(np.zeros((b,), np.float32)))
-        if self.lpc_order:
-            x0 = np.stack([x0.astype(np.int32), np.zeros((b,), np.int32)], axis=1)
+        noise = self.noise(b, 0, n, seed)
+        x0 = self._first_input(b)
         if method == CACHED:
             samples = self._generate_cached(b, n, mel, spk, noise, x0, temperature, chunk_size, progress)
         elif method == NAIVE:
@@ -529,6 +537,46 @@ class WaveNet(Decoder, keras.Model):
         else:
             samples = self._generate_naive_conv(b, n, mel, spk, noise, x0, temperature, progress)
         return samples
+
+    def noise(self, batch, start, length, seed):
+        """The uniforms of positions ``[start, start + length)`` of a generation seeded with ``seed``:
+        ``distribution.draw_noise`` per block of :data:`NOISE_BLOCK` positions, block ``k`` from
+        :func:`block_seed` ``(seed, k)`` (numpy ``[batch, length, noise_size]``)."""
+        dist = self.distribution
+        first, last = start // NOISE_BLOCK, (start + length - 1) // NOISE_BLOCK
+        parts = [ops.convert_to_numpy(dist.draw_noise((batch, NOISE_BLOCK), block_seed(seed, k)))
+                 for k in range(first, last + 1)] if length > 0 else []
+        if not parts:
+            return np.zeros((batch, 0, dist.noise_size), np.float32)
+        whole = np.concatenate(parts, axis=1)
+        off = start - first * NOISE_BLOCK
+        return whole[:, off: off + length]
+
+    def _first_input(self, b):
+        dist = self.distribution
+        x0 = ops.convert_to_numpy(dist.from_waveform(np.zeros((b,), np.float32)))
+        if self.lpc_order:
+            x0 = np.stack([x0.astype(np.int32), np.zeros((b,), np.int32)], axis=1)
+        return x0
+
+    def generate_stream(self, num_samples=None, mel=None, speaker=None, batch_size=1, temperature=1.0, seed=0,
+                        chunk_size=4096, progress=None):
+        """Cached generation as a stream: yields the waveform ``[B, n_k]`` float32 chunk by chunk.
+
+        Memory stays constant in the length (the noise of each chunk is drawn when it is needed, the
+        conditioning is computed per chunk, the queues, the predictor's ring and the de-emphasis state
+        are carried), and the chunks put together are :meth:`generate`'s waveform (``method="cached"``,
+        same arguments) bit for bit."""
+        b, n, mel, spk = self._prepare(num_samples, mel, speaker, batch_size)
+        state = None
+        for _, samples in self._cached_chunks(b, n, mel, spk, seed, self._first_input(b), temperature, chunk_size,
+                                              progress):
+            if self.lpc_order:
+                y = samples[..., 1].astype(np.float32) / np.float32(32768.0)
+            else:
+                y = np.asarray(ops.convert_to_numpy(self.distribution.to_waveform(samples)), np.float32)
+            wav, state = emphasis.de_emphasize(y, self.pre_emphasis, state, return_state=True)
+            yield wav
 
     def _chunk_len(self, n, chunk_size):
         hop = self.hop_length if self.cond_channels else 1
@@ -580,23 +628,32 @@ class WaveNet(Decoder, keras.Model):
         return out
 
     def _generate_cached(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress):
+        out = np.zeros((b, n) + x0.shape[1:], x0.dtype)
+        for start, samples in self._cached_chunks(b, n, mel, spk, noise, x0, temperature, chunk_size, progress):
+            out[:, start:start + samples.shape[1]] = samples
+        return out
+
+    def _cached_chunks(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress):
+        """Yields ``(start, samples [B, steps, ...])`` chunk by chunk.  ``noise``: all of it ``[B, n, ...]``,
+        or an int seed (each chunk's noise drawn when it is needed, see :meth:`noise`)."""
         chunk = self._chunk_len(n, chunk_size)
         loop = self._get_compiled(("loop", b, chunk), self._loop_fn)
         bias_of = self._chunk_bias(b, chunk, mel, spk)
         cache = self.initial_cache(b)
         x = x0
-        out = np.zeros((b, n) + x0.shape[1:], x0.dtype)
         temp = np.float32(temperature)
         forced, zero = np.zeros((b, chunk) + x0.shape[1:], x0.dtype), np.int32(0)
         for start in range(0, n, chunk):
             steps = min(chunk, n - start)
-            nz = self._window(noise, start, chunk, 0.5)
+            if isinstance(noise, (int, np.integer)):
+                nz = self._window(self.noise(b, start, steps, noise), 0, chunk, 0.5)
+            else:
+                nz = self._window(noise, start, chunk, 0.5)
             buf, x, cache, _ = loop(x, cache, np.int32(start), np.int32(steps), nz, bias_of(start),
                                     forced, zero, temp)
-            out[:, start:start + steps] = ops.convert_to_numpy(buf)[:, :steps]
+            yield start, ops.convert_to_numpy(buf)[:, :steps]
             if progress is not None:
                 progress(start + steps, n)
-        return out
 
     def _generate_naive(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress):
         """The reference: every sample ``t`` recomputes its whole receptive

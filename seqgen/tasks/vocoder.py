@@ -85,12 +85,9 @@ def _check_method(run_dir, model_type, method):
                           f"not {method}")
 
 
-def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, temperature=None, seed=None,
-           speaker=None, plot=False, chunk_size=None, quiet=False, threads=None) -> dict:
-    """Generate ``out`` from a run.  ``threads``: TensorFlow intra-op threads (None: leave
-    as is; ``"auto"``: 1 for cached/naive, all cores for parallel)."""
-    from seqgen.utils.progress import progress
-    from seqgen.data import audio as A
+def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperature=None, seed=None,
+           speaker=None, chunk_size=None, threads=None) -> dict:
+    """What a sampling call needs: the model, its generation arguments, the resolved options."""
     from seqgen.models.registry import STUDENT_TYPES
 
     load(run_dir, verb="sample")  # a text run gets one line naming the verb that fits it
@@ -128,35 +125,82 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
         kwargs["speaker"] = np.asarray([_speaker_id(speaker, info["data"].get("speakers", []), run_dir)], np.int32)
     elif speaker is not None:
         raise SeqgenError(f"--speaker {speaker}: {run_dir} has no speaker conditioning")
+    return {"model": model, "step": step, "ckpt": ckpt, "sr": sr, "n": n, "kwargs": kwargs, "method": method,
+            "temperature": temperature, "seed": seed, "chunk_size": chunk_size, "reference": reference}
 
-    bar = progress(total=n, desc=f"sample ({method})", unit="sample", disable=quiet or None)
+
+def stream(run_dir, mel_from=None, mel=None, seconds=None, temperature=None, seed=None, speaker=None,
+           chunk_size=None, threads=None, progress=None):
+    """Audio of a WaveNet run as it is made: yields float32 chunks ``[n_k]`` (cached generation, see
+    :meth:`~seqgen.models.wavenet.WaveNet.generate_stream`); put together they are :func:`sample`'s audio."""
+    st = _setup(run_dir, mel_from, mel, seconds, CACHED, temperature, seed, speaker, chunk_size, threads)
+    model = st["model"]
+    if not hasattr(model, "generate_stream"):
+        raise SeqgenError(f"{run_dir}: streaming needs a WaveNet run (cached generation)")
+    for chunk in model.generate_stream(temperature=st["temperature"], seed=st["seed"], chunk_size=st["chunk_size"],
+                                       progress=progress, **st["kwargs"]):
+        yield chunk[0]
+
+
+def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, temperature=None, seed=None,
+           speaker=None, plot=False, chunk_size=None, quiet=False, threads=None, stream=False) -> dict:
+    """Generate ``out`` from a run.  ``threads``: TensorFlow intra-op threads (None: leave
+    as is; ``"auto"``: 1 for cached/naive, all cores for parallel).  ``stream``: write the audio
+    chunk by chunk as it is made (cached generation; the same file as without)."""
+    from seqgen.utils.progress import progress
+    from seqgen.data import audio as A
+
+    if stream and method not in (None, CACHED):
+        raise SeqgenError(f"--stream writes cached generation; --method {method} cannot stream")
+    st = _setup(run_dir, mel_from, mel, seconds, CACHED if stream else method, temperature, seed, speaker,
+                chunk_size, threads)
+    model, method, n, sr = st["model"], st["method"], st["n"], st["sr"]
+    temperature, seed, chunk_size, kwargs = st["temperature"], st["seed"], st["chunk_size"], st["kwargs"]
+    if stream and not hasattr(model, "generate_stream"):
+        raise SeqgenError(f"{run_dir}: --stream needs a WaveNet run (cached generation)")
+
+    bar = progress(total=n, desc=f"sample ({method}{', stream' if stream else ''})", unit="sample",
+                   disable=quiet or None)
     done = [0]
 
     def on_progress(d, total):
         bar.update(int(d) - done[0])
         done[0] = int(d)
 
-    t0 = time.time()
-    wav = model.generate(method=method, temperature=temperature, seed=seed, chunk_size=chunk_size,
-                         progress=on_progress, **kwargs)[0]
-    secs_taken = time.time() - t0
-    bar.close()
     out = pathlib.Path(out)
-    A.save(out, wav, sr)
-    result = {"out": str(out), "num_samples": int(len(wav)), "seconds": len(wav) / sr, "sample_rate": sr,
-              "method": method, "seed": seed, "temperature": temperature, "step": step,
-              "checkpoint": ckpt.name, "samples_per_sec": len(wav) / max(secs_taken, 1e-9),
+    t0 = time.time()
+    if stream:
+        length = 0
+        with A.Writer(out, sr) as writer:
+            for chunk in model.generate_stream(temperature=temperature, seed=seed, chunk_size=chunk_size,
+                                               progress=on_progress, **kwargs):
+                writer.write(chunk[0])
+                length += chunk.shape[1]
+        secs_taken = time.time() - t0
+        wav = A.load(out) if plot else None
+    else:
+        wav = model.generate(method=method, temperature=temperature, seed=seed, chunk_size=chunk_size,
+                             progress=on_progress, **kwargs)[0]
+        secs_taken = time.time() - t0
+        A.save(out, wav, sr)
+        length = len(wav)
+    bar.close()
+    result = {"out": str(out), "num_samples": int(length), "seconds": length / sr, "sample_rate": sr,
+              "method": method, "stream": bool(stream), "seed": seed, "temperature": temperature,
+              "step": st["step"], "checkpoint": st["ckpt"].name, "samples_per_sec": length / max(secs_taken, 1e-9),
               "wall_seconds": secs_taken}
     if plot:
         from seqgen.utils import plots
 
+        reference = st["reference"]
         tracks = ([("reference", reference)] if reference is not None else []) + [("generated", wav)]
         png = plots.audio_png(out.with_suffix(".png"), tracks, sr,
-                              title=f"{pathlib.Path(run_dir).name} step {step}, {method}, T={temperature}")
+                              title=f"{pathlib.Path(run_dir).name} step {st['step']}, {method}, T={temperature}")
         result["plot"] = str(png)
     if not quiet:
-        print(f"wrote {out} ({len(wav) / sr:.2f} s, {result['samples_per_sec']:.0f} samples/s, "
-              f"{method}, seed {seed})" + (f" and {result['plot']}" if plot else ""), file=sys.stderr)
+        print(f"wrote {out} ({length / sr:.2f} s, {result['samples_per_sec']:.0f} samples/s, "
+              f"{method}{', streamed' if stream else ''}, seed {seed})" + (f" and {result['plot']}" if plot else ""),
+              file=sys.stderr)
     return result
 
 
@@ -225,6 +269,11 @@ class Vocoder(Task):
         """Write audio to ``out`` (the options of :func:`sample`: ``mel_from``, ``mel``, ``seconds``,
         ``method``, ``temperature``, ``seed``, ``speaker``, ``plot``, ...)."""
         return sample(self.run.path, out, **options)
+
+    def stream(self, **options):
+        """Yield the audio chunk by chunk as it is made (:func:`stream`'s options: ``mel_from``, ``mel``,
+        ``seconds``, ``temperature``, ``seed``, ``speaker``, ``chunk_size``, ...)."""
+        return stream(self.run.path, **options)
 
     def resynthesize(self, audio_path, out, **options) -> dict:
         """Resynthesize an audio file from its own mel (computed with the run's features)."""

@@ -220,6 +220,35 @@ def test_linear_prediction_training_window_and_save_load(tmp_path):
         WaveNet(num_stacks=1, layers_per_stack=2, lpc_order=4, **SMALL)
 
 
+@pytest.mark.parametrize("kind", ["plain", "pre-emphasis", "lpc"])
+def test_stream_equals_generate_bit_for_bit(kind):
+    """Chunks of the stream (noise drawn per chunk, state carried) put together are generate's waveform, for
+    chunk sizes that do and do not line up with the noise blocks."""
+    from seqgen.models import wavenet as W
+
+    if kind == "lpc":
+        model = _lpc_model(0.86)
+    else:
+        model = WaveNet(num_stacks=2, layers_per_stack=3, cond_channels=5, hop_length=8,
+                        pre_emphasis=0.86 if kind == "pre-emphasis" else 0.0, **SMALL)
+        _randomize_biases(model, 2)
+    mel = np.random.default_rng(3).normal(size=(2, 40, 5)).astype(np.float32)       # N = 320
+    whole = model.generate(mel=mel, seed=11, chunk_size=64)
+    for chunk in (64, 200):
+        parts = list(model.generate_stream(mel=mel, seed=11, chunk_size=chunk))
+        assert len(parts) == -(-320 // (chunk // 8 * 8)) and all(p.dtype == np.float32 for p in parts)
+        np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+    # the noise of any span is the same slice of the per-block draws
+    old = W.NOISE_BLOCK
+    try:
+        W.NOISE_BLOCK = 32
+        full = model.noise(2, 0, 100, seed=4)
+        np.testing.assert_array_equal(model.noise(2, 45, 30, seed=4), full[:, 45:75])
+        assert not np.array_equal(full[:, :32], full[:, 32:64])
+    finally:
+        W.NOISE_BLOCK = old
+
+
 def test_generation_determinism_temperature_and_batch_independence():
     model = WaveNet(num_stacks=2, layers_per_stack=3, num_speakers=2, speaker_dim=3, **SMALL)
     _randomize_biases(model, 1)
