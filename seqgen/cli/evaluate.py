@@ -8,6 +8,18 @@ from seqgen.cli.types import positive_int as _positive_int
 from seqgen.errors import SeqgenError
 
 
+def _temperatures(text):
+    import argparse
+
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a temperature or a comma-separated list, got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"temperatures must be >= 0, got {text!r}")
+    return values if len(values) > 1 else values[0]
+
+
 def _cmd_quality(a):
     from seqgen.tasks.base import load
 
@@ -64,7 +76,9 @@ def add(sub):
     q.add_argument("--max-utterances", type=int, default=24, help="without --utterances: at most this many")
     q.add_argument("--method", default=None, help="sampling method (default: the run's: cached, or parallel "
                                                      "for a student)")
-    q.add_argument("--temperature", type=float, default=None)
+    q.add_argument("--temperature", type=_temperatures, default=None, metavar="T[,T...]",
+                   help="sampling temperature; several (e.g. 0.6,0.8,1.0) are tried on the yardstick's dev "
+                        "utterances and the best by PESQ-WB is reported on --subset (needs --utterances)")
     q.add_argument("--seed", type=int, default=None)
     q.add_argument("--batch-size", type=_positive_int, default=8, help="utterances per sampling loop")
     q.add_argument("--plot", metavar="OUT.png", help="per-utterance scores and one utterance's spectrograms")

@@ -227,6 +227,12 @@ def evaluate_quality(run, data=None, utterances=None, subset="eval", max_utteran
     model_type = info.get("model_type", "wavenet")
     method = method or scfg.get("method", PARALLEL if model_type in STUDENT_TYPES else CACHED)
     _check_method(run_dir, model_type, method)
+    if isinstance(temperature, (list, tuple)) and len(temperature) > 1:
+        return _choose_temperature_on_dev(task, [float(t) for t in temperature], data, utterances, subset,
+                                          max_utterances, method, seed, batch_size, gl_iterations, json_out, plot,
+                                          audio_dir, quiet)
+    if isinstance(temperature, (list, tuple)):
+        temperature = temperature[0]
     temperature = float(scfg.get("temperature", 1.0) if temperature is None else temperature)
     seed = int(scfg.get("seed", 0) if seed is None else seed)
     data = task.data_dir(data)
@@ -312,6 +318,52 @@ def evaluate_quality(run, data=None, utterances=None, subset="eval", max_utteran
         report["plot"] = str(quality_png(plot, report, first, sr))
     if not quiet:
         print(summary_table(report), file=sys.stderr)
+    return report
+
+
+#: what picks the temperature among several on the dev utterances (higher is better; ties: the next key)
+DEV_CRITERION = ("pesq_wb", "dnsmos_ovrl")
+
+
+def _choose_temperature_on_dev(task, temperatures, data, utterances, subset, max_utterances, method, seed,
+                               batch_size, gl_iterations, json_out, plot, audio_dir, quiet):
+    """Score the yardstick's ``dev`` rows at each temperature, keep the best by :data:`DEV_CRITERION`, then
+    report ``subset`` at that temperature; the report's ``temperature_choice`` keeps the dev figures."""
+    from seqgen.quality import yardstick
+
+    if not utterances:
+        raise SeqgenError("several temperatures are chosen on the dev utterances of a yardstick list: give "
+                          "--utterances recipes/ljspeech_vocoder/yardstick.tsv")
+    if subset == "dev":
+        raise SeqgenError("the temperature is chosen on the dev utterances: report another subset (eval)")
+    if not yardstick.read(utterances, "dev"):
+        raise SeqgenError(f"{utterances}: no dev rows to choose the temperature on")
+    dev = {}
+    for t in temperatures:
+        r = evaluate_quality(task, data, utterances, "dev", max_utterances, method, t, seed, batch_size,
+                             gl_iterations, quiet=True)
+        dev[t] = {k: r["mean"]["model"].get(k) for k in ("pesq_wb", "stoi", "dnsmos_ovrl", "mcd_db", "log_mel_l1")}
+        if not quiet:
+            print(f"dev T={t}: " + ", ".join(f"{k} {v:.3f}" for k, v in dev[t].items() if v is not None),
+                  file=sys.stderr)
+
+    def rank(t):
+        return tuple(-np.inf if dev[t].get(k) is None or not np.isfinite(dev[t][k]) else dev[t][k]
+                     for k in DEV_CRITERION)
+
+    best = max(temperatures, key=rank)
+    if not quiet:
+        print(f"temperature {best} (best of {temperatures} on the dev utterances by {DEV_CRITERION[0]})",
+              file=sys.stderr)
+    report = evaluate_quality(task, data, utterances, subset, max_utterances, method, best, seed, batch_size,
+                              gl_iterations, None, plot, audio_dir, quiet)
+    report["temperature_choice"] = _clean({"candidates": temperatures, "chosen": best,
+                                           "criterion": f"dev mean {' then '.join(DEV_CRITERION)} (higher is better)",
+                                           "dev": {str(t): v for t, v in dev.items()}})
+    if json_out:
+        p = pathlib.Path(json_out)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 

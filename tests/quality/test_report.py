@@ -48,6 +48,27 @@ def test_quality_command_on_a_tiny_run(tiny_run, espeak_vocoder_data, tmp_path, 
     assert again["rows"][0]["model"] != r["rows"][0]["model"]  # another temperature: another resynthesis
 
 
+def test_temperature_chosen_on_dev_then_reported_on_eval(tiny_run, espeak_vocoder_data, tmp_path, monkeypatch):
+    pytest.importorskip("pesq", reason="the [quality] extra is not installed (pip install -e '.[quality]')")
+    monkeypatch.setenv("SEQGEN_CACHE", str(tmp_path / "cache"))
+    splits = json.loads((espeak_vocoder_data / "manifest.json").read_text())["splits"]
+    ids = [splits["valid"]["ids"][0], splits["train"]["ids"][0]]   # (the tiny corpus has one held-out clip)
+    listed = tmp_path / "yardstick.tsv"
+    listed.write_text(f"# a tiny yardstick\nid\tset\tseconds\n{ids[0]}\teval\t0\n{ids[1]}\tdev\t0\n")
+    out = tmp_path / "q.json"
+    code, _, stderr = cli_here("evaluate", "--run", tiny_run, "--quality", "--utterances", listed,
+                               "--temperature", "0.5,1.0", "--json", out)
+    assert code == 0, stderr
+    r = json.loads(out.read_text())
+    choice = r["temperature_choice"]
+    assert choice["candidates"] == [0.5, 1.0] and set(choice["dev"]) == {"0.5", "1.0"}
+    best = max(choice["candidates"], key=lambda t: (choice["dev"][str(t)]["pesq_wb"], choice["dev"][str(t)]["dnsmos_ovrl"]))
+    assert choice["chosen"] == best == r["temperature"]
+    assert [row["id"] for row in r["rows"]] == [ids[0]]          # reported on eval, not on the dev row
+    code, _, err = cli_here("evaluate", "--run", tiny_run, "--quality", "--temperature", "0.5,1.0")
+    assert code == 2 and "--utterances" in err and len(err.strip().splitlines()) == 1
+
+
 def test_quality_errors_are_one_line(tiny_run, tmp_path, monkeypatch, capsys):
     code, _, err = cli_here("evaluate", "--run", tiny_run, "--plot", tmp_path / "x.png")
     assert code == 2 and "--plot goes with --quality" in err
