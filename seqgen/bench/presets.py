@@ -114,6 +114,27 @@ def _bytenet_flops(model, method, steps):
     return bytenet_flops(model, method, steps)
 
 
+def bytes_per_step(model, method, batch, steps):
+    """Bytes moved per generated sample or token and row (:mod:`seqgen.models.traffic`), or None where
+    that count does not apply (naive, parallel)."""
+    from seqgen.models import traffic
+    from seqgen.models.bytenet import ByteNet
+    from seqgen.models.transformer import TransformerDecoder
+    from seqgen.models.wavenet import WaveNet
+
+    if method != CACHED:
+        return None
+    if isinstance(model, WaveNet):
+        return traffic.wavenet_bytes(model, batch)["total"]
+    if isinstance(model, TransformerDecoder):
+        from seqgen.models.token_decoding import bucket_length
+
+        return traffic.transformer_bytes(model, batch, min(bucket_length(int(steps)), model.max_length))["total"]
+    if isinstance(model, ByteNet) and not model.use_encoder:
+        return traffic.bytenet_bytes(model, batch)["total"]
+    return None
+
+
 def _audio_preset(name, description, steps, naive_steps, hidden=False, **kw):
     return register_preset(Preset(name, "audio", description, _wavenet_builder(**kw), _vocoder_call,
                                   _wavenet_flops, steps, naive_steps, hidden=hidden))

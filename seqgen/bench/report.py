@@ -29,11 +29,21 @@ def merge(paths):
             "records": records, "merged_from": [str(p) for p in paths]}
 
 
+def _traffic_cells(r):
+    per = r.get("bytes_per_sample", r.get("bytes_per_token"))
+    if per is None:
+        return "- | - | -"
+    fr = [r.get(f"fraction_of_{lvl}_bandwidth") for lvl in ("l2", "l3", "memory")]
+    frac = " / ".join("-" if f is None else f"{100 * f:.0f}" for f in fr)
+    return f"{per / 1e3:.0f} | {r['achieved_gbs']:.1f} | {frac}"
+
+
 def markdown_table(records):
     """The results table of bench/README.md (one row per record)."""
     lines = ["| preset | method | batch | threads | samples or tokens/s | x real time @16k / 22.05k / 24k "
-             "| sequential steps | GFLOP/s | % matvec ceiling | % matmul ceiling | compile s | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| sequential steps | GFLOP/s | % matvec ceiling | % matmul ceiling | KB moved per step | GB/s "
+             "| % L2 / L3 / memory read bandwidth | compile s | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         rate = r.get("samples_per_sec", r.get("tokens_per_sec"))
         rtf = (" / ".join(f"{r['realtime_factor'][str(sr)]:.3g}" for sr in AUDIO_RATES)
@@ -44,7 +54,7 @@ def markdown_table(records):
         lines.append(f"| {r['preset']} | {r['method']} | {r['batch']} | {threads_label(r)} | {rate:.1f} | {rtf} | "
                      f"{seq} | "
                      f"{r['achieved_gflops']:.2f} | {100 * r['fraction_of_matvec_ceiling']:.1f} | "
-                     f"{100 * r['fraction_of_matmul_ceiling']:.1f} | {r['compile_seconds']:.1f} | "
+                     f"{100 * r['fraction_of_matmul_ceiling']:.1f} | {_traffic_cells(r)} | {r['compile_seconds']:.1f} | "
                      f"{r['peak_rss_mb']:.0f} |")
     return "\n".join(lines)
 

@@ -16,7 +16,15 @@ kinds of work that autoregressive generation is made of.
   1024), ``2 n^3`` FLOP per product, also a compiled dependent loop
   ``X <- Q X`` with an orthogonal ``Q``.
 
-Both calibrate the iteration count until one timed call lasts at least
+* **read bandwidth** (:func:`bandwidth_gbs`): at batch 1 a cached decoding
+  step is bound by reading its weights (4 bytes per 2 FLOP), so the ceiling
+  that matters is how fast a compiled loop streams a weight matrix.  Measured
+  as ``x <- A x / |A x|`` with a square float32 ``A`` of a given size, bytes =
+  the matrix read once per iteration, for three sizes
+  (:data:`BANDWIDTH_SIZES`): 256 KiB (held in a core's L2), 8 MiB (in the
+  last-level cache of the hosts we see) and 256 MiB (main memory).
+
+All calibrate the iteration count until one timed call lasts at least
 ``min_seconds``, then report the best of ``repeats`` calls (a ceiling is
 the best the machine does).  FLOP = 2 x multiply-adds.
 """
@@ -26,7 +34,10 @@ import time
 
 import numpy as np
 
-__all__ = ["matvec_gflops", "matmul_gflops", "measure_ceilings"]
+__all__ = ["matvec_gflops", "matmul_gflops", "bandwidth_gbs", "measure_ceilings", "BANDWIDTH_SIZES"]
+
+#: the matrix sizes of the read-bandwidth ceilings (bytes); frozen: figures are compared across hosts
+BANDWIDTH_SIZES = {"l2": 256 * 1024, "l3": 8 * 1024 * 1024, "memory": 256 * 1024 * 1024}
 
 
 def _block(x):
@@ -115,8 +126,44 @@ def matmul_gflops(n=1024, min_seconds=0.2, repeats=3, seed=0):
             "flops_per_iteration": int(flops)}
 
 
-def measure_ceilings(matvec_shape=(128, 256), matmul_n=1024, min_seconds=0.2, repeats=3):
-    """Both ceilings: ``{"matvec_gflops", "matmul_gflops", "matvec", "matmul"}``."""
+def bandwidth_gbs(size_bytes, min_seconds=0.2, repeats=3, seed=0):
+    """GB/s (1e9 bytes) of reading a square float32 matrix of about ``size_bytes`` once per iteration in a
+    compiled dependent loop ``x <- A x / |A x|``.
+
+    Returns ``{"gbs", "bytes", "n", "iterations", "seconds"}``."""
+    from keras import ops
+
+    from seqgen.core.decoding import compile_fn
+
+    n = max(8, int((int(size_bytes) / 4) ** 0.5) // 8 * 8)
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    a *= np.float32(1.0 / np.sqrt(n))
+    x0 = rng.standard_normal((n,), dtype=np.float32)
+
+    def loop(a_in, x_in, iters):
+        def body(i, x):
+            y = ops.matmul(a_in, x)
+            return y * ops.rsqrt(ops.sum(y * y) + 1e-30)
+
+        return ops.fori_loop(0, iters, body, x_in)
+
+    fn = compile_fn(loop)
+    nbytes = 4 * n * n
+    # _loop_rate counts "flops" per iteration: pass bytes, read GB/s back
+    gbs, iters, dt = _loop_rate(fn, (a, x0), nbytes, min_seconds, repeats)
+    return {"gbs": gbs, "bytes": int(nbytes), "n": int(n), "iterations": int(iters), "seconds": dt}
+
+
+def measure_ceilings(matvec_shape=(128, 256), matmul_n=1024, min_seconds=0.2, repeats=3, bandwidth=True):
+    """The ceilings: ``{"matvec_gflops", "matmul_gflops", "matvec", "matmul", "bandwidth_gbs", "bandwidth"}``
+    (``bandwidth_gbs``: ``{"l2", "l3", "memory"}`` of :data:`BANDWIDTH_SIZES`)."""
     mv = matvec_gflops(*matvec_shape, min_seconds=min_seconds, repeats=repeats)
     mm = matmul_gflops(matmul_n, min_seconds=min_seconds, repeats=repeats)
-    return {"matvec_gflops": mv["gflops"], "matmul_gflops": mm["gflops"], "matvec": mv, "matmul": mm}
+    out = {"matvec_gflops": mv["gflops"], "matmul_gflops": mm["gflops"], "matvec": mv, "matmul": mm}
+    if bandwidth:
+        bw = {level: bandwidth_gbs(size, min_seconds=min_seconds, repeats=repeats)
+              for level, size in BANDWIDTH_SIZES.items()}
+        out["bandwidth"] = bw
+        out["bandwidth_gbs"] = {level: r["gbs"] for level, r in bw.items()}
+    return out

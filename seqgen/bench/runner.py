@@ -74,6 +74,22 @@ def _sequential_steps(model, method, steps):
     return int(steps) * int(layers)
 
 
+def _traffic(preset, model, method, batch, steps, rate, unit, ceilings):
+    """Bytes moved per sample/token (``seqgen.models.traffic``), achieved GB/s and its fraction of each
+    read-bandwidth ceiling; empty where the count does not apply (naive, parallel) or no ceiling was
+    measured."""
+    from seqgen.bench.presets import bytes_per_step
+
+    per = bytes_per_step(model, method, batch, steps)
+    if per is None:
+        return {}
+    unit1 = unit[:-1]
+    out = {f"bytes_per_{unit1}": per, "achieved_gbs": rate * per / 1e9}
+    for level, gbs in (ceilings.get("bandwidth_gbs") or {}).items():
+        out[f"fraction_of_{level}_bandwidth"] = out["achieved_gbs"] / gbs
+    return out
+
+
 def _record(preset, model, method, batch, steps, repeats, ceilings, env):
     rss0 = _maxrss_mb()
     call = preset.make_call(model, method, batch, steps)
@@ -100,6 +116,7 @@ def _record(preset, model, method, batch, steps, repeats, ceilings, env):
         "matvec_ceiling_gflops": ceilings["matvec_gflops"], "matmul_ceiling_gflops": ceilings["matmul_gflops"],
         "fraction_of_matvec_ceiling": gflops / ceilings["matvec_gflops"],
         "fraction_of_matmul_ceiling": gflops / ceilings["matmul_gflops"],
+        **_traffic(preset, model, method, batch, steps, rate, unit, ceilings),
         "peak_rss_mb": rss1, "peak_rss_delta_mb": max(0.0, rss1 - rss0),
         "memory_method": "resource.getrusage(RUSAGE_SELF).ru_maxrss (process peak RSS; delta = growth "
                          "of the peak during this record, 0 if below an earlier peak)",
@@ -121,6 +138,10 @@ def summary_line(rec):
             f"{rec['achieved_gflops']:8.2f} GFLOP/s  {100 * rec['fraction_of_matvec_ceiling']:6.1f}% matvec  "
             f"{100 * rec['fraction_of_matmul_ceiling']:5.1f}% matmul  compile {rec['compile_seconds']:.1f}s  "
             f"steps {steps}")
+    if "achieved_gbs" in rec:
+        line += f"  {rec['achieved_gbs']:.1f} GB/s"
+        if "fraction_of_memory_bandwidth" in rec:
+            line += f" ({100 * rec['fraction_of_memory_bandwidth']:.0f}% of memory's)"
     if rec["kind"] == "audio":
         line += f"  RTF@16k {rec['realtime_factor']['16000']:.3g}"
     return line
@@ -175,7 +196,8 @@ def run_bench(presets, methods=(CACHED, NAIVE), batches=(1,), seconds=None, toke
 
         log("measuring ceilings (matrix-vector, matrix-matrix) ...")
         ceilings = roofline.measure_ceilings(min_seconds=ceiling_seconds)
-    log(f"ceilings: matvec {ceilings['matvec_gflops']:.2f} GFLOP/s, matmul {ceilings['matmul_gflops']:.2f} GFLOP/s")
+    log(f"ceilings: matvec {ceilings['matvec_gflops']:.2f} GFLOP/s, matmul {ceilings['matmul_gflops']:.2f} GFLOP/s"
+        + "".join(f", read {lvl} {v:.1f} GB/s" for lvl, v in (ceilings.get("bandwidth_gbs") or {}).items()))
     records = []
     for preset in chosen:
         model = preset.build()

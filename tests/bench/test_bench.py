@@ -61,6 +61,31 @@ def test_roofline_ceilings_positive():
     assert mm["gflops"] > 0 and mm["flops_per_iteration"] == 2 * 64 ** 3
 
 
+def test_read_bandwidth_ceiling_and_bytes_per_step():
+    from seqgen.models import traffic
+    from seqgen.models.bytenet import ByteNet
+    from seqgen.models.transformer import TransformerDecoder
+    from seqgen.models.wavenet import WaveNet
+
+    bw = roofline.bandwidth_gbs(64 * 1024, min_seconds=0.01, repeats=1)
+    assert bw["gbs"] > 0 and bw["bytes"] == 4 * bw["n"] ** 2 and abs(bw["bytes"] - 64 * 1024) < 0.1 * 64 * 1024
+    assert set(roofline.BANDWIDTH_SIZES) == {"l2", "l3", "memory"}
+    # a WaveNet step reads each weight once: 4 bytes per 2 FLOP of its weight matrices (no conditioning here)
+    wn = WaveNet(num_stacks=1, layers_per_stack=3, kernel_size=2, residual_channels=8, gate_channels=16,
+                 skip_channels=8, distribution={"type": "categorical", "num_classes": 16})
+    t1, t4 = traffic.wavenet_bytes(wn, 1), traffic.wavenet_bytes(wn, 4)
+    assert t1["weights"] == 2 * flops.wavenet_flops(wn, "cached")
+    # per row: embedding row 8, queues 3 layers x k 2 x 8, logits 16
+    assert t1["per_row"] == 4 * (8 + 3 * 2 * 8 + 16)
+    assert t4["total"] == t1["weights"] / 4 + t1["per_row"]
+    tr = TransformerDecoder(vocab_size=259, num_layers=2, d_model=8, num_heads=2, d_ff=16, max_length=32)
+    tb = traffic.transformer_bytes(tr, 1, cache_length=16)
+    assert tb["weights"] == 4 * (2 * (3 * 64 + 64 + 2 * 8 * 16) + 8 * 259)
+    assert tb["per_row"] == 4 * (16 + 2 * (2 * 16 * 8 + 16) + 259)
+    bn = ByteNet(vocab_size=259, d_model=8, dilations=(1, 2), num_sets=1, kernel_size=3, encoder=False)
+    assert traffic.bytenet_bytes(bn)["weights"] == 2 * flops.bytenet_flops(bn, "cached")
+
+
 def test_smoke_run_json_and_plot(tmp_path):
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
     res = bench.run_bench("test-tiny", ["cached", "naive"], [1], repeats=2, json_path=out, plot_path=png,
@@ -83,6 +108,13 @@ def test_smoke_run_json_and_plot(tmp_path):
         assert np.isclose(r["realtime_factor"]["16000"], r["samples_per_sec"] / 16000)
         assert np.isclose(r["achieved_gflops"], r["samples_per_sec"] * r["flops_per_sample"] / 1e9)
         assert np.isclose(r["fraction_of_matvec_ceiling"], r["achieved_gflops"] / r["matvec_ceiling_gflops"])
+        if r["method"] == "cached":   # bytes moved per sample and the read-bandwidth fractions
+            assert np.isclose(r["achieved_gbs"], r["samples_per_sec"] * r["bytes_per_sample"] / 1e9)
+            for level in ("l2", "l3", "memory"):
+                assert np.isclose(r[f"fraction_of_{level}_bandwidth"],
+                                  r["achieved_gbs"] / data["ceilings"]["bandwidth_gbs"][level])
+        else:
+            assert "bytes_per_sample" not in r
     assert recs["naive"]["timed_samples"] == 16 and recs["cached"]["timed_samples"] == 512
     assert recs["cached"]["samples_per_sec"] > recs["naive"]["samples_per_sec"]
     assert recs["naive"]["flops_per_sample"] > recs["cached"]["flops_per_sample"]
