@@ -52,10 +52,12 @@ def read_run(root: pathlib.Path, name: str) -> dict | None:
     return out
 
 
-def build(root) -> dict:
+def build(root, spread_from=None) -> dict:
+    """``spread_from``: the baseline runs whose mean and spread the levers are measured against (default:
+    every run whose name starts with ``baseline``)."""
     root = pathlib.Path(root)
     runs = {name: (overrides, read_run(root, name)) for name, overrides in levers()}
-    base = [r for n, (_, r) in runs.items() if n.startswith("baseline") and r]
+    base = [r for n, (_, r) in runs.items() if r and (n in spread_from if spread_from else n.startswith("baseline"))]
     if not base:
         raise SystemExit(f"table.py: no finished baseline run under {root}")
     nll = [r["valid_bits_per_16bit_sample"] for r in base]
@@ -66,9 +68,10 @@ def build(root) -> dict:
             continue
         delta = r["valid_bits_per_16bit_sample"] - mean
         r = dict(r, overrides=overrides, delta_vs_baseline=delta,
-                 counts=(not name.startswith("baseline")) and delta < -spread)
+                 counts=(not name.startswith("baseline")) and delta < -max(spread, 0.0))
         rows.append(r)
-    return {"baseline_mean": mean, "baseline_spread": spread, "runs": rows}
+    return {"baseline_mean": mean, "baseline_spread": spread, "baseline_runs": [r["name"] for r in base],
+            "runs": rows}
 
 
 def markdown(table) -> str:
@@ -92,7 +95,8 @@ def markdown(table) -> str:
                      f"| {gl['dnsmos_ovrl']:.3f} | {gl['vuv_error']:.3f} | {gl['mcd_db']:.1f} | {gl['log_mel_l1']:.3f} |")
     lines.append("")
     lines.append(f"Baseline: mean {table['baseline_mean']:.3f} bits per 16-bit sample, spread "
-                 f"{table['baseline_spread']:.3f} over its runs; a lever counts when it is lower by more than the spread.")
+                 f"{table['baseline_spread']:.3f} over {', '.join(table['baseline_runs'])}; a lever counts when it is "
+                 f"lower by more than the spread.")
     return "\n".join(lines)
 
 
@@ -126,8 +130,10 @@ def main(argv=None):
     ap.add_argument("root")
     ap.add_argument("--json")
     ap.add_argument("--plot")
+    ap.add_argument("--spread-from", help="comma-separated baseline runs for the mean and spread (default: "
+                                          "every baseline* run)")
     a = ap.parse_args(argv)
-    table = build(a.root)
+    table = build(a.root, a.spread_from.split(",") if a.spread_from else None)
     print(markdown(table))
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps(table, indent=1) + "\n")
