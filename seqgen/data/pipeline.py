@@ -70,10 +70,9 @@ def sample_encoder(model, data_dir):
     dist = model.distribution
     if not hasattr(model, "training_window"):
         return None
-    if getattr(model, "pre_emphasis", 0.0) or getattr(model, "lpc_order", 0):
-        return _WindowEncoder(model)
-    if dist.input_is_discrete and (not getattr(dist, "mu_law", False)
-                                   or getattr(dist, "bits", None) != VocoderData(data_dir).bits):
+    if (getattr(model, "pre_emphasis", 0.0) or getattr(model, "lpc_order", 0)
+            or dist.input_is_discrete and (not getattr(dist, "mu_law", False)
+                                           or getattr(dist, "bits", None) != VocoderData(data_dir).bits)):
         return _WindowEncoder(model)
     return None
 
@@ -138,13 +137,14 @@ class VocoderData:
 class _Cropper:
     """Cuts ``(inputs, target, weight)`` windows out of decoded utterances (numpy)."""
 
-    def __init__(self, info: VocoderData, window: int, discrete: bool, silence_class, encode=None, fill=None):
+    def __init__(self, info: VocoderData, window: int, discrete: bool, silence_class, encode=None):
         if window % info.hop:
             raise DataError(f"window {window} must be a multiple of the hop length {info.hop} "
                             f"(e.g. {max(1, window // info.hop) * info.hop})")
         self.window, self.hop, self.wframes = int(window), info.hop, int(window) // info.hop
         self.discrete, self.encode = discrete, encode
         self.fill = np.int32(silence_class) if discrete else np.float32(0.0)
+        fill = getattr(encode, "fill", None)
         self.input_fill = self.fill if fill is None else np.asarray(fill)
         self.mean, self.std = info.stats.mean, info.stats.std
         self.silence_norm = ((SILENCE_MEL - info.stats.mean) / info.stats.std).astype(np.float32)
@@ -215,7 +215,7 @@ def vocoder_dataset(data_dir, split="train", window=8192, batch_size=8, seed=0, 
     import grain
 
     info = VocoderData(data_dir)
-    crop = _Cropper(info, window, discrete, silence_class, encode, getattr(encode, "fill", None))
+    crop = _Cropper(info, window, discrete, silence_class, encode)
     n_all = len(info.source(split))
     index, count = shard
     ids = np.arange(n_all)
@@ -260,7 +260,7 @@ def vocoder_eval_dataset(data_dir, split="valid", window=8192, batch_size=4, dis
     the weighted mean NLL is the split's NLL.  Each window's first input is the true previous sample.
     """
     info = VocoderData(data_dir)
-    crop = _Cropper(info, window, discrete, silence_class, encode, getattr(encode, "fill", None))
+    crop = _Cropper(info, window, discrete, silence_class, encode)
     info.shards(split)  # a bad window, a missing split or shard: one line now, not at the first batch
 
     def windows():
