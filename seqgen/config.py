@@ -48,6 +48,7 @@ DEFAULTS = {
         "log_every": 10,
         "checkpoint_every": 200,
         "keep_checkpoints": 3,
+        "keep_checkpoint_every": 0,  # also keep every checkpoint at a multiple of N steps (a curve's points; 0 = off)
         "backup_every": 0,       # --strategy mirrored|multi-worker: backup every N steps (0 = checkpoint_every)
         "valid_every": 500,
         "audio_seconds": 0.5,    # audio sample written to TensorBoard at each validation (0 = off)
@@ -161,6 +162,13 @@ def validate(raw: dict, where: str = "config") -> dict:
     for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints"):  # divisors / counts
         if t[key] <= 0:
             raise ConfigError(f"{where}: 'train.{key}' must be positive, got {t[key]}")
+    if t["keep_checkpoint_every"] < 0:
+        raise ConfigError(f"{where}: 'train.keep_checkpoint_every' must be >= 0 (0 = off), "
+                          f"got {t['keep_checkpoint_every']}")
+    if t["keep_checkpoint_every"] and t["keep_checkpoint_every"] % t["checkpoint_every"]:
+        raise ConfigError(f"{where}: 'train.keep_checkpoint_every' ({t['keep_checkpoint_every']}) must be a "
+                          f"multiple of 'train.checkpoint_every' ({t['checkpoint_every']}), or no checkpoint "
+                          f"would be kept")
     if t["backup_every"] < 0:
         raise ConfigError(f"{where}: 'train.backup_every' must be >= 0 (0 = train.checkpoint_every), "
                           f"got {t['backup_every']}")

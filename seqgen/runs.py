@@ -121,23 +121,50 @@ class Run:
                 found.append((int(m.group(1)), p))
         return sorted(found, reverse=True)
 
-    def save_checkpoint(self, model, step: int, keep: int = 3) -> pathlib.Path | None:
-        """Save atomically; returns the path, or None (with a warning) if the write failed."""
+    def steps_text(self) -> str:
+        """The steps of the run's checkpoints, oldest first, for messages."""
+        steps = sorted(s for s, _ in self.checkpoints())
+        return "steps " + ", ".join(map(str, steps)) if steps else "no checkpoint"
+
+    def training_minutes(self) -> dict[int, float]:
+        """Step -> wall-clock minutes of training up to that logged step, summed over the processes that
+        trained the run (each restarts ``metrics.jsonl``'s ``time`` at 0 when it resumes)."""
+        out, offset, last = {}, 0.0, None
+        path = self.path / "metrics.jsonl"
+        if not path.is_file():
+            return out
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+                step, t = int(row["step"]), float(row["time"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if last is not None and t < last:  # a resumed process: its clock starts again
+                offset += last
+            last = t
+            out[step] = (offset + t) / 60.0
+        return out
+
+    def save_checkpoint(self, model, step: int, keep: int = 3, keep_every: int = 0) -> pathlib.Path | None:
+        """Save atomically; returns the path, or None (with a warning) if the write failed.  The newest
+        ``keep`` checkpoints stay, and with ``keep_every`` also every one at a multiple of that many steps."""
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         final = self.ckpt_dir / f"ckpt-{step:08d}.keras"
         tmp = self.ckpt_dir / f".tmp-{step:08d}-{os.getpid()}.keras"
         if not save_then_point(model.save, tmp, final, self.ckpt_dir / "latest", final.name + "\n",
                                f"checkpoint at step {step}", "the previous checkpoint is kept"):
             return None
-        for _, old in self.checkpoints()[keep:]:
+        for old_step, old in self.checkpoints()[keep:]:
+            if keep_every and old_step % keep_every == 0:
+                continue
             try:
                 old.unlink()
             except OSError:
                 pass
         return final
 
-    def load_model(self, use_ema: bool = True, compile: bool = True):
-        """Load the newest readable checkpoint; returns (model, step, path).
+    def load_model(self, use_ema: bool = True, compile: bool = True, step: int | None = None):
+        """Load the newest readable checkpoint (with ``step``, that step's); returns (model, step, path).
 
         With ``use_ema`` and an optimizer that tracks EMA weights, the model's
         weights are replaced by their moving averages (what sampling wants).
@@ -152,6 +179,10 @@ class Run:
         if not ckpts:
             raise RunError(f"{self.path}: no checkpoint yet; train first (checkpoints are written every "
                            f"train.checkpoint_every steps and when training stops)")
+        if step is not None:
+            ckpts = [(s, p) for s, p in ckpts if s == int(step)]
+            if not ckpts:
+                raise RunError(f"{self.path}: no checkpoint at step {step}; it has {self.steps_text()}")
         errors = []
         for step, path in ckpts:
             try:

@@ -30,6 +30,8 @@ def test_defaults_filled_and_model_keys_checked(tmp_path):
     ("model: {distribution: {type: poisson}}\n", "distribution"),
     ("train: [1, 2\n", "not valid YAML"),
     ("train: {backup_every: -1}\n", "'train.backup_every' must be >= 0"),
+    ("train: {keep_checkpoint_every: -5}\n", "'train.keep_checkpoint_every' must be >= 0"),
+    ("train: {checkpoint_every: 200, keep_checkpoint_every: 500}\n", "must be a multiple of 'train.checkpoint_every'"),
     # model.* values have the type of the model's constructor default
     ("model: {type: wavenet, num_stacks: abc}\n", "'model.num_stacks' must be an integer, got 'abc'"),
     ("model: {type: wavenet, residual_channels: -3}\n", "'model.residual_channels' must be an integer >= 1"),

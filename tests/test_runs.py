@@ -1,5 +1,6 @@
 """The run directory: run.json's format version, and runs that move between backends."""
 import json
+import pathlib
 
 import pytest
 
@@ -80,3 +81,34 @@ def test_a_run_moves_between_jax_and_tensorflow_both_ways(espeak_vocoder_data, t
     for wav in ("tf.wav", "jax.wav"):
         audio, _ = sf.read(tmp_path / wav)
         assert len(audio) > 0 and np.isfinite(audio).all()
+
+
+class _Saves:
+    """What ``Run.save_checkpoint`` needs of a model: ``save(path)``."""
+
+    def save(self, path):
+        pathlib.Path(path).write_bytes(b"checkpoint")
+
+
+def test_pruning_keeps_the_newest_and_every_multiple_of_keep_every(tmp_path):
+    run = Run(tmp_path / "run")
+    for step in range(50, 501, 50):
+        run.save_checkpoint(_Saves(), step, keep=2, keep_every=200)
+    assert sorted(s for s, _ in run.checkpoints()) == [200, 400, 450, 500]
+    assert run.steps_text() == "steps 200, 400, 450, 500"
+    plain = Run(tmp_path / "plain")
+    for step in range(50, 501, 50):
+        plain.save_checkpoint(_Saves(), step, keep=2)
+    assert sorted(s for s, _ in plain.checkpoints()) == [450, 500]
+    with pytest.raises(RunError, match=r"no checkpoint at step 300; it has steps 200, 400, 450, 500"):
+        run.load_model(step=300)
+
+
+def test_training_minutes_add_up_across_resumed_processes(tmp_path):
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    rows = [{"step": 10, "time": 60.0}, {"step": 20, "time": 120.0}, {"step": 20, "valid_bits_per_sample": 5.0,
+            "time": 150.0}, "not json", {"step": 30, "time": 30.0}, {"step": 40, "time": 90.0}]
+    (run.path / "metrics.jsonl").write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows))
+    # the second process (resumed at step 20) starts its clock at 0: its minutes come after the first's 150 s
+    assert run.training_minutes() == {10: 1.0, 20: 2.5, 30: 3.0, 40: 4.0}

@@ -20,15 +20,58 @@ def _temperatures(text):
     return values if len(values) > 1 else values[0]
 
 
+def _checkpoints(text):
+    """``all``, a step, or comma-separated steps."""
+    import argparse
+
+    if str(text).strip() == "all":
+        return "all"
+    try:
+        steps = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'all', a step or comma-separated steps, got {text!r}") from None
+    if not steps or any(s < 0 for s in steps):
+        raise argparse.ArgumentTypeError(f"steps must be >= 0, got {text!r}")
+    return steps
+
+
+def _one_step(a):
+    """The single checkpoint step asked for (None: the newest), or None when several are."""
+    return a.checkpoint[0] if isinstance(a.checkpoint, list) and len(a.checkpoint) == 1 else None
+
+
+def _several(a) -> bool:
+    return a.checkpoint == "all" or (isinstance(a.checkpoint, list) and len(a.checkpoint) > 1)
+
+
 def _cmd_quality(a):
     from seqgen.tasks.base import load
 
-    res = load(a.run).quality(data=a.data, utterances=a.utterances, subset=a.subset,
-                              max_utterances=a.max_utterances, method=a.method, temperature=a.temperature,
-                              seed=a.seed, batch_size=a.batch_size, json_out=a.json, plot=a.plot,
-                              audio_dir=a.audio_dir)
+    options = dict(data=a.data, utterances=a.utterances, subset=a.subset, max_utterances=a.max_utterances,
+                   method=a.method, temperature=a.temperature, seed=a.seed, batch_size=a.batch_size)
+    if _several(a):
+        from seqgen.quality.curve import quality_curve
+
+        if a.audio_dir:
+            raise SeqgenError("--audio-dir writes one checkpoint's audio: give one --checkpoint STEP")
+        res = quality_curve(a.run, a.checkpoint, json_out=a.json, plot=a.plot, **options)
+        print(json.dumps({"run": res["run"], "griffin_lim": res["griffin_lim"], "points": [
+            {k: p[k] for k in ("step", "minutes", "temperature", "model")} for p in res["points"]]}, indent=2))
+        return
+    res = load(a.run, step=_one_step(a)).quality(json_out=a.json, plot=a.plot, audio_dir=a.audio_dir, **options)
     print(json.dumps({k: res[k] for k in ("run", "step", "method", "utterances", "mean", "model_minus_griffin_lim")
                       if k in res}, indent=2))
+
+
+def _held_out(a, step):
+    from seqgen.tasks.base import load
+
+    task = load(a.run, step=step)
+    data = task.data_dir(a.data)
+    res = task.evaluate(data, a.split, beam=a.beam, max_pairs=a.max_pairs, max_windows=a.max_windows)
+    res.update({"step": task.step, "checkpoint": task.checkpoint, "split": a.split, "data": str(data),
+                "run": str(a.run)})
+    return res
 
 
 def _cmd_evaluate(a):
@@ -40,11 +83,13 @@ def _cmd_evaluate(a):
         if value:
             raise SeqgenError(f"{flag} goes with --quality (speech-quality scoring of a vocoder run)")
 
-    task = load(a.run)
-    data = task.data_dir(a.data)
-    res = task.evaluate(data, a.split, beam=a.beam, max_pairs=a.max_pairs, max_windows=a.max_windows)
-    res.update({"step": task.step, "checkpoint": task.checkpoint, "split": a.split, "data": str(data),
-                "run": str(a.run)})
+    if _several(a):
+        from seqgen.quality.curve import checkpoint_steps
+
+        points = [_held_out(a, step) for step in checkpoint_steps(a.run, a.checkpoint)]
+        res = {"run": str(a.run), "points": points}
+    else:
+        res = _held_out(a, _one_step(a))
     text = json.dumps(res, indent=2) + "\n"
     if a.json:
         pathlib.Path(a.json).parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +111,10 @@ def add(sub):
                    help="translation: beam search with K beams (default: greedy)")
     p.add_argument("--max-pairs", type=int, default=0, help="translation: decode only the first N pairs (0 = all)")
     p.add_argument("--json", metavar="OUT.json")
+    p.add_argument("--checkpoint", type=_checkpoints, default=None, metavar="STEP[,STEP...]|all",
+                   help="evaluate the checkpoint at STEP (default: the newest); several, or all the run kept, "
+                        "give one result per checkpoint (with --quality: a curve against training minutes, and "
+                        "--plot draws it; keep checkpoints with train.keep_checkpoint_every)")
     q = p.add_argument_group("speech quality of a vocoder run (--quality; needs pip install -e '.[quality]')")
     q.add_argument("--quality", action="store_true",
                    help="resynthesize whole utterances from their own mels and score them (PESQ-WB, STOI, DNSMOS, "

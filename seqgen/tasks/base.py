@@ -39,19 +39,22 @@ class Task:
     #: what the run is, for messages ("vocoder", "byte language model", ...)
     title = ""
 
-    def __init__(self, run_dir, info=None):
+    def __init__(self, run_dir, info=None, step=None):
         from seqgen.runs import Run
 
         self.run = Run(run_dir)
         self.info = info if info is not None else self.run.info()
         self._model = self._step = self._ckpt = None
+        self._at_step = None if step is None else int(step)  # a given checkpoint's step; None = the newest
 
     # ------------------------------------------------------------ a trained run
     @property
     def model(self):
-        """The newest readable checkpoint's model, with its EMA weights when training kept them."""
+        """The newest readable checkpoint's model (or the one at the step the task was loaded at), with its
+        EMA weights when training kept them."""
         if self._model is None:
-            self._model, self._step, self._ckpt = self.run.load_model(use_ema=True, compile=False)
+            self._model, self._step, self._ckpt = self.run.load_model(use_ema=True, compile=False,
+                                                                      step=self._at_step)
         return self._model
 
     @property
@@ -166,8 +169,9 @@ def task_for_recipe(spec: dict) -> type:
     return task_for_kind(spec.get("kind", "vocoder"))
 
 
-def load(run_dir, verb: str | None = None) -> Task:
-    """The task object of a trained run; with ``verb``, a one-line error when that verb does not fit the run."""
+def load(run_dir, verb: str | None = None, step: int | None = None) -> Task:
+    """The task object of a trained run; with ``verb``, a one-line error when that verb does not fit the run;
+    with ``step``, the model is that checkpoint's (default: the newest)."""
     from seqgen.runs import Run
     from seqgen.utils import backend
 
@@ -177,4 +181,4 @@ def load(run_dir, verb: str | None = None) -> Task:
     if verb is not None and verb != task.verb:
         raise SeqgenError(f"{run_dir} is a {task.title} run ({task.kind} data): `seqgen {verb}` does not apply; "
                           f"use `seqgen {task.verb} --run {run_dir}`")
-    return task(run_dir, info=info)
+    return task(run_dir, info=info, step=step)

@@ -264,7 +264,8 @@ def _callback_classes():
             if not weights_ok:
                 s.log(f"not checkpointing step {s.step}: non-finite weights")
                 return
-            p = s.loop.run.save_checkpoint(self.model, s.step, keep=int(s.t["keep_checkpoints"]))
+            p = s.loop.run.save_checkpoint(self.model, s.step, keep=int(s.t["keep_checkpoints"]),
+                                          keep_every=int(s.t.get("keep_checkpoint_every", 0)))
             if p is not None:
                 s.last_ckpt = s.step
                 if why:

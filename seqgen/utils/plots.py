@@ -214,3 +214,52 @@ def quality_png(path, report: dict, example, sr: int) -> pathlib.Path:
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+#: the panels of a quality curve: held-out NLL, then these scores of the model's means
+CURVE_PANELS = (("pesq_wb", "PESQ-WB (higher better)"), ("dnsmos_ovrl", "DNSMOS OVRL (higher better)"),
+                ("f0_rmse_cents", "F0 RMSE, cents (lower better)"))
+
+
+def quality_curve_png(path, curve: dict) -> pathlib.Path:
+    """Held-out NLL and the model's mean PESQ-WB, DNSMOS OVRL and F0 error against training minutes, each
+    score with Griffin-Lim's (and, where it has one, the recordings') level as a line."""
+    plt = _plt()
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+    valid = [v for v in curve["valid"] if v.get("minutes") is not None]
+    ax = axes[0]
+    if valid:
+        key = "bits_per_16bit_sample" if "bits_per_16bit_sample" in valid[0] else "bits_per_sample"
+        ax.plot([v["minutes"] for v in valid], [v[key] for v in valid], "o-", color="tab:blue")
+        ax.set_ylabel(key.replace("_", " "))
+    ax.set_title("held-out NLL (lower better)", fontsize=9)
+    points = [p for p in curve["points"] if p.get("minutes") is not None]
+    for ax, (key, label) in zip(axes[1:], CURVE_PANELS):
+        xs = [p["minutes"] for p in points]
+        ys = [p["model"].get(key) for p in points]
+        ax.plot(xs, [np.nan if y is None else y for y in ys], "o-", color="tab:blue", label="model")
+        for k, p in enumerate(points):
+            d = (p.get("model_minus_griffin_lim") or {}).get(key) or {}
+            if d.get("low") is not None and ys[k] is not None:  # the paired interval, moved onto the model's mean
+                ax.vlines(xs[k], ys[k] + d["low"] - d["mean"], ys[k] + d["high"] - d["mean"], color="tab:blue",
+                          alpha=0.4)
+        for system, name, color in (("griffin_lim", "Griffin-Lim", "tab:orange"), ("recording", "recording",
+                                                                                  "tab:green")):
+            level = curve.get(system, {}).get(key)
+            if level is not None:
+                ax.axhline(level, color=color, ls="--", lw=1, label=name)
+        ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=8)
+    for ax in axes:
+        ax.set_xlabel("training minutes")
+        ax.grid(alpha=0.3)
+    u = curve["utterances"]
+    fig.suptitle(f"{pathlib.Path(curve['run']).name}: {len(curve['points'])} checkpoints, {u['count']} utterances "
+                 f"({u['seconds']:.0f} s), {curve['method']}; bars: paired 95% interval vs Griffin-Lim; "
+                 f"host {curve['host']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
