@@ -41,6 +41,7 @@ DEFAULTS = {
         "decay_rate": 0.5,       # exponential: factor per decay_steps
         "decay_steps": 10000,
         "clip_norm": 1.0,        # global gradient-norm clipping (0 = off)
+        "grad_accumulation": 1,  # batches whose mean gradient makes one step (1 = off); a step sees N x batch_size
         "ema": 0.0,              # EMA momentum of the weights (0 = off, e.g. 0.9999)
         "weight_decay": 0.0,
         "seed": 0,
@@ -162,6 +163,8 @@ def validate(raw: dict, where: str = "config") -> dict:
     for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints"):  # divisors / counts
         if t[key] <= 0:
             raise ConfigError(f"{where}: 'train.{key}' must be positive, got {t[key]}")
+    if t["grad_accumulation"] < 1:
+        raise ConfigError(f"{where}: 'train.grad_accumulation' must be >= 1 (1 = off), got {t['grad_accumulation']}")
     if t["keep_checkpoint_every"] < 0:
         raise ConfigError(f"{where}: 'train.keep_checkpoint_every' must be >= 0 (0 = off), "
                           f"got {t['keep_checkpoint_every']}")

@@ -59,6 +59,10 @@ def make_optimizer(t: dict):
         kwargs["global_clipnorm"] = float(t["clip_norm"])
     if t["ema"]:
         kwargs.update(use_ema=True, ema_momentum=float(t["ema"]))
+    if int(t.get("grad_accumulation", 1)) > 1:
+        # Keras sums the gradients of N batches and updates once; ``optimizer.iterations`` counts updates
+        # (the schedule's and seqgen's steps), clipping and Adam see the mean gradient of the N batches
+        kwargs["gradient_accumulation_steps"] = int(t["grad_accumulation"])
     cls = keras.optimizers.AdamW if t["weight_decay"] else keras.optimizers.Adam
     if t["weight_decay"]:
         kwargs["weight_decay"] = float(t["weight_decay"])
@@ -245,6 +249,9 @@ class TrainLoop:
         if self.dist.distributed:
             self.dist.prepare(model, next(iter(self._local_dataset(step, 1, 0))),
                               jit_compile=bool(self.cfg["train"]["jit_compile"]))
+        if self.accumulation() > 1:
+            self._log(f"gradient accumulation: {self.accumulation()} batches of {self.cfg['data']['batch_size']} "
+                      f"per step")
         if hasattr(model, "summary_text"):  # layers, receptive field, parameters
             sr = self.data_info.get("sample_rate")
             self._log(model.summary_text(sr) if sr else model.summary_text())
@@ -275,6 +282,9 @@ class TrainLoop:
 
         self.dist = Distribution(self.strategy_name)
         self.dist.per_replica_batch(int(self.cfg["data"]["batch_size"]))  # a global batch that splits, or one line
+        if self.dist.distributed and int(self.cfg["train"]["grad_accumulation"]) > 1:
+            raise ConfigError(f"train.grad_accumulation is not supported with --strategy {self.strategy_name} "
+                              f"(set it to 1, or raise data.batch_size: the replicas share the batch)")
         if self.dist.worker.is_chief:
             self.run.lock()
         else:  # workers of one job share the run directory; each holds its own lock
@@ -327,6 +337,10 @@ class TrainLoop:
         t = self.cfg["train"]
         return math.gcd(*(int(t[k]) for k in ("log_every", "checkpoint_every", "valid_every") if int(t[k])))
 
+    def accumulation(self) -> int:
+        """Batches per step: the optimizer's own (a resumed run keeps the one it was trained with)."""
+        return int(getattr(self.model.optimizer, "gradient_accumulation_steps", None) or 1)
+
     def _run_fits(self, cb, callbacks, step):
         """``fit`` from ``step`` to ``max_steps``: epochs of one window on one device (a first short
         epoch up to the next multiple of the window, a last short one to ``max_steps``), one epoch
@@ -350,8 +364,10 @@ class TrainLoop:
             else:
                 epochs, size = 1, self.max_steps - step
             state.window = size
-            self.model.fit(self._dataset(step), epochs=epochs, steps_per_epoch=size, callbacks=callbacks,
-                           verbose=0, shuffle=False)
+            # with gradient accumulation an epoch of ``size`` steps reads ``size x N`` batches, and ends
+            # on an update (no half-filled accumulator is ever checkpointed)
+            self.model.fit(self._dataset(step), epochs=epochs, steps_per_epoch=size * self.accumulation(),
+                           callbacks=callbacks, verbose=0, shuffle=False)
             if self.dist.distributed:
                 break
             step = cb.step
