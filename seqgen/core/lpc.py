@@ -202,6 +202,29 @@ def reconstruct(e, a, hop: int) -> np.ndarray:
     return s
 
 
+def synthesis_filter(x, a, hop: int, start: int = 0) -> np.ndarray:
+    """``y_t = x_t + sum_k a[f, k-1] y_{t-k}`` (the all-pole filter ``1 / A(z)`` with each frame's own
+    predictor; ``f = (start + t) // hop``; ``y`` before its first sample counts as 0), float64.  Per frame
+    through ``scipy.signal.lfilter``, its state rebuilt from the last ``order`` outputs when the predictor
+    changes (:func:`scipy.signal.lfiltic`).  What an error in the excitation does to the samples."""
+    from scipy.signal import lfilter, lfiltic
+
+    x = np.asarray(x, np.float64)
+    a = np.asarray(a, np.float64)
+    n, order = len(x), a.shape[1]
+    y = np.zeros(n)
+    t = 0
+    while t < n:
+        f = min((int(start) + t) // int(hop), len(a) - 1)
+        end = n if f == len(a) - 1 else min(n, (f + 1) * int(hop) - int(start))
+        den = np.concatenate([[1.0], -a[f]])
+        past = y[max(0, t - order): t][::-1]  # y_{t-1}, y_{t-2}, ...
+        zi = lfiltic([1.0], den, np.pad(past, (0, order - len(past))))
+        y[t:end], _ = lfilter([1.0], den, x[t:end], zi=zi)
+        t = end
+    return y
+
+
 def prediction_gain_db(x, a, hop: int, mask=None) -> float:
     """``10 log10(sum x^2 / sum (x - p)^2)`` over the samples of the frames in ``mask`` (all by default)."""
     x = np.asarray(x, np.float64)

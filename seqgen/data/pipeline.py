@@ -22,7 +22,7 @@ import pathlib
 import numpy as np
 
 from seqgen.data.manifest import read_manifest
-from seqgen.errors import DataError
+from seqgen.errors import ConfigError, DataError
 
 SILENCE_MEL = float(np.log(1e-5))
 
@@ -44,32 +44,45 @@ def _shards(data_dir, manifest, split) -> list[str]:
 
 
 class _WindowEncoder:
-    """``(utt, start, length) -> (inputs, target)`` through ``model.training_window``, with each
-    utterance's predictor (linear prediction) computed once from its mel and kept."""
+    """``(utt, start, length, rng) -> (inputs, target)`` through ``model.training_window``, with each
+    utterance's predictor (linear prediction) computed once from its mel and kept; with ``noise`` (a
+    level, ``data.input_noise``) and an ``rng``, the inputs carry the noise of ``model.input_noise``."""
 
-    def __init__(self, model):
+    def __init__(self, model, noise=0.0):
         self.model = model
         self.lpc = {}
         self.fill = model.silence_input()
+        self.noise = float(noise)
 
-    def __call__(self, utt, start, length):
+    def __call__(self, utt, start, length, rng=None):
         coefficients = None
         if getattr(self.model, "lpc_order", 0):
             key = str(utt["id"])
             if key not in self.lpc:
                 self.lpc[key] = self.model.lpc_of_log_mel(utt["mel"])
             coefficients = self.lpc[key]
-        return self.model.training_window(utt["audio"], start, length, coefficients)
+        noise = None
+        if self.noise > 0 and rng is not None:
+            noise = self.model.input_noise(rng, int(length) + 1 + getattr(self.model, "lpc_order", 0), self.noise)
+        return self.model.training_window(utt["audio"], start, length, coefficients, noise=noise)
 
 
-def sample_encoder(model, data_dir):
+def sample_encoder(model, data_dir, noise=0.0):
     """The window maker of a WaveNet whose samples are not a prepared field as stored (see
     :func:`vocoder_dataset`'s ``encode``), or None when they are: a model with pre-emphasis or linear
-    prediction, or a mu-law categorical head of another bit depth than the corpus's ``mulaw`` field (a
-    10-bit model on an 8-bit corpus re-quantizes the stored float audio)."""
+    prediction, a mu-law categorical head of another bit depth than the corpus's ``mulaw`` field (a
+    10-bit model on an 8-bit corpus re-quantizes the stored float audio), or training inputs with
+    ``noise`` (``data.input_noise``; discrete inputs only)."""
     dist = model.distribution
     if not hasattr(model, "training_window"):
+        if noise:
+            raise ConfigError(f"data.input_noise: a {type(model).__name__} has no training inputs to add noise to "
+                              f"(set it to 0)")
         return None
+    if noise and not dist.input_is_discrete:
+        raise ConfigError("data.input_noise moves input classes: it needs a categorical (mu-law) head; set it to 0")
+    if noise:
+        return _WindowEncoder(model, noise)
     if (getattr(model, "pre_emphasis", 0.0) or getattr(model, "lpc_order", 0)
             or dist.input_is_discrete and (not getattr(dist, "mu_law", False)
                                            or getattr(dist, "bits", None) != VocoderData(data_dir).bits)):
@@ -154,9 +167,9 @@ class _Cropper:
             return None
         return utt["mulaw"].astype(np.int32) if self.discrete else utt["audio"].astype(np.float32)
 
-    def _encoded(self, utt, s0):
+    def _encoded(self, utt, s0, rng=None):
         """The window of a model that encodes its own samples (see :func:`sample_encoder`)."""
-        inputs, target = self.encode(utt, s0, self.window)
+        inputs, target = self.encode(utt, s0, self.window, rng)
         w, valid = self.window, len(target)
         dtype = np.int32 if self.discrete else np.float32
         x = np.empty((w,) + inputs.shape[1:], dtype)
@@ -166,12 +179,13 @@ class _Cropper:
         tgt[:valid] = target
         return x, tgt, valid
 
-    def __call__(self, utt, start_frame: int, seq=None):
+    def __call__(self, utt, start_frame: int, seq=None, rng=None):
         """The window starting at frame ``start_frame``: its first input is the real previous sample
-        (silence at the start of an utterance); padding past the end is silence with weight 0."""
+        (silence at the start of an utterance); padding past the end is silence with weight 0.  ``rng``:
+        the window's noise stream for an encoder that adds input noise (training windows only)."""
         s0, w = int(start_frame) * self.hop, self.window
         if self.encode is not None:
-            x, tgt, valid = self._encoded(utt, s0)
+            x, tgt, valid = self._encoded(utt, s0, rng)
         else:
             seq = self.sequence(utt) if seq is None else seq
             target = seq[s0: s0 + w]
@@ -236,7 +250,7 @@ def vocoder_dataset(data_dir, split="train", window=8192, batch_size=8, seed=0, 
         start = 0
         if random:
             start = int(np.random.default_rng([seed, 1, i]).integers(0, max(frames - wframes, 0) + 1))
-        return crop(utt, start)
+        return crop(utt, start, rng=np.random.default_rng([seed, 2, i]) if random else None)
 
     length = 2 ** 62 if repeat else n
     ds = grain.MapDataset.range(0, length).map(element)

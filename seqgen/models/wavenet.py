@@ -451,14 +451,20 @@ class WaveNet(Decoder, keras.Model):
         out = np.stack([lpc.from_mel(m, params, self.lpc_order, self.pre_emphasis) for m in rows])
         return out.reshape(log_mel.shape[:-1] + (self.lpc_order,)).astype(np.float32)
 
-    def training_window(self, audio, start, length, coefficients=None):
+    def training_window(self, audio, start, length, coefficients=None, noise=None):
         """``(inputs, target)`` of this model for samples ``[start, start + length)`` of a waveform in [-1, 1]
         (cut short at its end): ``inputs[i]`` is position ``start + i``'s input (the sample before it, or
         silence at the waveform's start), ``target[i]`` its sample.  Numpy, for the input pipeline.
 
         With linear prediction, ``coefficients`` (:meth:`lpc_of_log_mel` of the waveform's frames) give
         ``inputs [n, 3]`` (excitation class before, sample before, prediction) and ``target`` the
-        excitation's class; the prediction uses the ``lpc_order`` samples before ``start`` (or silence)."""
+        excitation's class; the prediction uses the ``lpc_order`` samples before ``start`` (or silence).
+
+        ``noise`` (an array of ints, one per sample from ``start - lpc_order - 1`` on; see
+        :meth:`input_noise`) trains on the history sampling makes, not the recording's (LPCNet's noise
+        injection): the inputs are the classes moved by it, the targets stay the recording's.  With linear
+        prediction the noise moves the *excitation* class, its error goes through the synthesis filter into
+        the past samples, and the target is the excitation the recording needs given that noisy past."""
         audio = np.asarray(audio, np.float32)
         start = int(start)
         end = min(len(audio), start + int(length))
@@ -468,25 +474,48 @@ class WaveNet(Decoder, keras.Model):
         y = emphasis.pre_emphasize(audio[lo:end], self.pre_emphasis, previous)
         dist = self.distribution
         silence = np.asarray(ops.convert_to_numpy(dist.from_waveform(np.zeros((1,), np.float32))))[0]
+        if noise is not None:
+            noise = np.asarray(noise, np.int64)[: len(y)]
         if not self.lpc_order:
             seq = np.asarray(ops.convert_to_numpy(dist.from_waveform(y))) if dist.input_is_discrete else y
-            first = seq[start - lo - 1: start - lo] if start > 0 else np.asarray([silence], seq.dtype)
             target = seq[start - lo:]
-            return np.concatenate([first, target[:-1]]), target
+            if noise is not None:
+                seq = np.clip(seq + noise, 0, dist.num_classes - 1).astype(seq.dtype)
+            first = seq[start - lo - 1: start - lo] if start > 0 else np.asarray([silence], seq.dtype)
+            return np.concatenate([first, seq[start - lo:][:-1]]), target
         from seqgen.core import lpc
+
+        def classes(v):
+            return np.asarray(ops.convert_to_numpy(dist.from_waveform(np.clip(v / 32768.0, -1.0, 1.0).astype(
+                np.float32)))).astype(np.int32)
 
         s = np.clip(np.rint(y.astype(np.float64) * 32768.0), -32768, 32767)
         p = np.clip(np.rint(lpc.predict(s, coefficients, self.hop_length, start=lo)), -32768, 32767)
         e = s - p
-        e_class = np.asarray(ops.convert_to_numpy(dist.from_waveform(np.clip(e / 32768.0, -1.0, 1.0).astype(
-            np.float32)))).astype(np.int32)
+        e_class = classes(e)
+        if noise is not None:
+            # the excitation classes a sampler might have drawn, and what their error does to the samples
+            moved = np.clip(e_class + noise, 0, dist.num_classes - 1)
+            lin = np.asarray(ops.convert_to_numpy(dist.to_waveform(np.stack([e_class, moved]))), np.float64)
+            error = lpc.synthesis_filter((lin[1] - lin[0]) * 32768.0, coefficients, self.hop_length, start=lo)
+            clean = s
+            s = np.clip(np.rint(s + error), -32768, 32767)
+            p = np.clip(np.rint(lpc.predict(s, coefficients, self.hop_length, start=lo)), -32768, 32767)
+            target = classes(clean - p)  # what the recording needs, given the noisy past
+            e_class = classes(s - p)     # the noisy past's own excitation: the inputs
         k = start - lo
         e_prev = np.concatenate([[silence], e_class[:-1]]) if lo == 0 else e_class[:-1]
         s_prev = np.concatenate([[0.0], s[:-1]]) if lo == 0 else s[:-1]
         # lo == 0: position j's input comes from j - 1 (silence before 0); else from index j - 1 of the segment
         off = 0 if lo == 0 else 1
         inputs = np.stack([e_prev[k - off:], s_prev[k - off:], p[k:]], axis=1).astype(np.int32)
-        return inputs, e_class[k:]
+        return inputs, (e_class if noise is None else target)[k:]
+
+    def input_noise(self, rng, n, level):
+        """Noise for :meth:`training_window`'s ``n`` samples: ``rint(sigma * N(0, 1))`` classes, with one
+        ``sigma`` per window drawn uniformly from ``[0, level]`` (some windows clean, some noisy)."""
+        sigma = rng.uniform(0.0, float(level))
+        return np.rint(sigma * rng.standard_normal(int(n))).astype(np.int64)
 
     def silence_input(self):
         """The input that stands for silence before a waveform's first sample (and on padding)."""

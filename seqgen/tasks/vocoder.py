@@ -331,7 +331,8 @@ class Vocoder(Task):
                                                    int(data_cfg["batch_size"]), seed=seed,
                                                    discrete=dist.input_is_discrete,
                                                    silence_class=D.silence_input(dist), shard=shard,
-                                                   encode=D.sample_encoder(model, data_dir)))
+                                                   encode=D.sample_encoder(
+                                                       model, data_dir, noise=float(data_cfg.get("input_noise", 0)))))
 
     held_out_keys = ("nll_bits_per_sample", "num_samples")
     held_out_extra = {"nll_bits_per_16bit_sample": "valid_bits_per_16bit_sample"}

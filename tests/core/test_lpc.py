@@ -94,3 +94,22 @@ def test_predictor_from_the_mel_on_voiced_speech(shared_data, pre_emphasis):
     print("prediction gain (dB) from the mel", np.round(gains_mel, 2), "from the waveform", np.round(gains_wav, 2))
     assert min(gains_mel) >= 6.0
     assert max(np.subtract(gains_wav, gains_mel)) <= 3.0
+
+
+def test_synthesis_filter_inverts_the_predictor_across_frame_changes():
+    rng = np.random.default_rng(3)
+    hop, frames = 64, 7
+    # stable per-frame predictors: bandwidth-expanded LPC of random AR(2)-ish spectra
+    a = np.stack([np.array([1.2 * np.cos(0.3 * f + 0.5), -0.7]) for f in range(frames)])
+    x = rng.standard_normal(hop * frames + 10)   # 10 samples past the last frame keep its predictor
+    for start in (0, 37):
+        y = lpc.synthesis_filter(x, a, hop, start=start)
+        # the predictor of the filter's output gives back its input: y - p(y) = x
+        np.testing.assert_allclose(y - lpc.predict(y, a, hop, start=start), x, atol=1e-9)
+    # and it is the sample-by-sample recursion
+    y = lpc.synthesis_filter(x, a, hop)
+    ref = np.zeros_like(x)
+    for t in range(len(x)):
+        f = min(t // hop, frames - 1)
+        ref[t] = x[t] + sum(a[f, k - 1] * ref[t - k] for k in (1, 2) if t >= k)
+    np.testing.assert_allclose(y, ref, atol=1e-9)

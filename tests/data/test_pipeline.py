@@ -172,6 +172,32 @@ def test_vocoder_samples_through_an_encoder(voc_dir, voc):
             assert inputs["x"].shape == (len(recs["train"]), WINDOW, 3) and target.max() < 256
 
 
+def test_input_noise_is_seeded_per_window_and_leaves_targets_and_evaluation_alone(voc_dir, voc):
+    from seqgen.errors import ConfigError
+    from seqgen.models import WaveNet
+
+    small = dict(num_stacks=1, layers_per_stack=2, residual_channels=4, gate_channels=8, skip_channels=8,
+                 cond_channels=80, hop_length=HOP)
+    model = WaveNet(**small)
+    noisy = D.sample_encoder(model, voc_dir, noise=3.0)
+
+    def batch(encode, seed=5):
+        return D.vocoder_dataset(voc_dir, "train", window=WINDOW, batch_size=2, seed=seed, encode=encode)[0]
+
+    clean_x, clean_t, _ = batch(None)
+    (x, t, _), (x2, _, _) = batch(noisy), batch(noisy)
+    np.testing.assert_array_equal(x["x"], x2["x"])            # the same seed: the same noise
+    np.testing.assert_array_equal(t, clean_t)                  # targets: the recording's classes
+    assert not np.array_equal(x["x"], clean_x["x"])            # inputs: moved
+    assert np.abs(x["x"].astype(int) - clean_x["x"]).max() <= 3 * 6   # by a few classes
+    # held-out windows never carry noise: the evaluation encoder is built without it
+    ev = next(D.vocoder_eval_dataset(voc_dir, "valid", window=WINDOW, batch_size=2))
+    ev_noisy = next(D.vocoder_eval_dataset(voc_dir, "valid", window=WINDOW, batch_size=2, encode=noisy))
+    np.testing.assert_array_equal(ev[0]["x"], ev_noisy[0]["x"])
+    with pytest.raises(ConfigError, match="input_noise.*categorical"):
+        D.sample_encoder(WaveNet(distribution={"type": "gaussian"}, **small), voc_dir, noise=1.0)
+
+
 def test_vocoder_dataset_continuous_target(voc_dir, voc):
     _, recs, _ = voc
     ds = D.vocoder_dataset(voc_dir, "train", window=WINDOW, batch_size=3, seed=0, discrete=False)

@@ -151,6 +151,46 @@ def _lpc_model(pre_emphasis=0.0, seed=8):
     return model
 
 
+def test_input_noise_moves_the_history_not_what_the_recording_needs():
+    """LPCNet's noise injection: noisy excitation classes, their error through the synthesis filter into the
+    past samples, and targets that are the recording's excitation given that noisy past."""
+    from seqgen.core import emphasis
+
+    model = _lpc_model(0.86)
+    dist = model.distribution
+    t = np.arange(400) / 8000.0
+    audio = (0.5 * np.sin(2 * np.pi * 220 * t) + 0.02 * np.random.default_rng(0).normal(size=400)).astype(np.float32)
+    coef = model.lpc_of_log_mel(np.random.default_rng(5).normal(-4, 1, size=(50, 5)))
+    clean_x, clean_t = model.training_window(audio, 0, 400, coef)
+    zero_x, zero_t = model.training_window(audio, 0, 400, coef, noise=np.zeros(405, np.int64))
+    np.testing.assert_array_equal(zero_x, clean_x)
+    np.testing.assert_array_equal(zero_t, clean_t)
+    s = np.clip(np.rint(emphasis.pre_emphasize(audio, 0.86).astype(np.float64) * 32768), -32768, 32767)
+
+    def classes(v):
+        return _np(dist.from_waveform(np.clip(v / 32768.0, -1, 1).astype(np.float32)))
+
+    moved = []
+    for level in (1.0, 4.0):
+        noise = model.input_noise(np.random.default_rng(1), 405, level)
+        assert noise.shape == (405,) and np.abs(noise).max() > 0
+        x, tgt = model.training_window(audio, 0, 400, coef, noise=noise)
+        # the target: the recording's sample minus the prediction from the noisy past
+        np.testing.assert_array_equal(tgt, classes(s - x[:, 2]))
+        # the inputs stay one history: each excitation input is its noisy sample minus that sample's prediction
+        np.testing.assert_array_equal(x[1:, 0], classes(x[1:, 1] - x[:-1, 2]))
+        moved.append(np.mean(np.abs(x[1:, 1] - s[:-1])))
+    assert 0 < moved[0] < moved[1]          # more noise, further from the recording
+
+    plain = WaveNet(num_stacks=1, layers_per_stack=2, kernel_size=2, **SMALL)
+    x0, t0 = plain.training_window(audio, 10, 64)
+    noise = plain.input_noise(np.random.default_rng(2), 65, 3.0)
+    x1, t1 = plain.training_window(audio, 10, 64, noise=noise)
+    np.testing.assert_array_equal(t1, t0)                       # the targets are the recording's
+    np.testing.assert_array_equal(x1, np.clip(x0 + noise[:64], 0, 255))   # the inputs move by the noise
+    assert not np.array_equal(x1, x0)
+
+
 @pytest.mark.parametrize("pre_emphasis", [0.0, 0.86])
 def test_linear_prediction_cached_equals_naive_and_causal(pre_emphasis):
     from seqgen.core import lpc
