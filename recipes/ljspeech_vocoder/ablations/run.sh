@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One ablation of the vocoder-quality table: small.yaml plus one lever's overrides (levers.tsv), trained for
+# One ablation of the vocoder-quality table: base.yaml (small.yaml as the table began) plus one lever's overrides (levers.tsv), trained for
 # MINUTES on the yardstick split pinned to one core with one intra-op thread, then its held-out NLL (the
 # final validation) and its quality on the 24 eval utterances of yardstick.tsv.
 #
@@ -29,7 +29,7 @@ pin=(taskset -c "$core")
 {
   echo "# $(date -u +%FT%TZ) lever $name on core $core: ${sets[*]}"
   lscpu | grep -m1 'Model name' || true
-  "${pin[@]}" seqgen train "$recipe/small.yaml" --data "$data" --out "$out" --max-minutes "$minutes" "${sets[@]}" \
+  "${pin[@]}" seqgen train "$here/base.yaml" --data "$data" --out "$out" --max-minutes "$minutes" "${sets[@]}" \
     || [ -f "$out/run.json" ]
   if [ "${QUALITY:-1}" != 0 ]; then
     "${pin[@]}" seqgen evaluate --run "$out" --quality --utterances "$recipe/yardstick.tsv" \

@@ -75,7 +75,7 @@ def build(root, spread_from=None) -> dict:
 
 
 def markdown(table) -> str:
-    head = ("| lever | overrides of small.yaml | steps | NLL bits/16-bit sample | vs baseline | counts | PESQ-WB | STOI "
+    head = ("| lever | overrides of base.yaml | steps | NLL bits/16-bit sample | vs baseline | counts | PESQ-WB | STOI "
             "| DNSMOS OVRL | voicing err | MCD dB | log-mel L1 |")
     lines = [head, "|" + "---|" * 12]
     for r in table["runs"]:
