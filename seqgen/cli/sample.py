@@ -12,13 +12,31 @@ def _cmd_sample(a):
     from seqgen.tasks import vocoder
     from seqgen.errors import SeqgenError
 
+    many = len(a.mel_from or []) + len(a.mel or []) > 1 or any(
+        pathlib.Path(p).is_dir() for p in (a.mel_from or []) + (a.mel or []))
+    if many:
+        if a.seconds is not None:
+            raise SeqgenError("--seconds is for unconditional models; several --mel-from/--mel inputs are resynthesized")
+        for flag, on in (("--stream", a.stream), ("--plot", a.plot)):
+            if on:
+                raise SeqgenError(f"{flag} works on one input; several inputs are written to the --out folder")
+        if pathlib.Path(a.out).suffix.lower() == ".wav":
+            raise SeqgenError(f"--out {a.out}: several inputs are written to a folder (one STEM.wav each), not a .wav")
+        res = vocoder.sample_many(a.run, a.out, mel_from=a.mel_from or (), mel=a.mel or (), method=a.method,
+                                  temperature=a.temperature, seed=a.seed, speaker=a.speaker,
+                                  batch_size=a.batch_size, chunk_size=a.chunk_size,
+                                  threads="auto" if a.threads is None else a.threads)
+        if a.json:
+            pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
+        return
     given = sum(x is not None for x in (a.mel_from, a.mel, a.seconds))
     if given > 1:
         raise SeqgenError("give only one of --mel-from, --mel and --seconds")
-    res = vocoder.sample(a.run, a.out, mel_from=a.mel_from, mel=a.mel, seconds=a.seconds, method=a.method,
-                          temperature=a.temperature, seed=a.seed, speaker=a.speaker, plot=a.plot,
-                          chunk_size=a.chunk_size, threads="auto" if a.threads is None else a.threads,
-                          stream=a.stream)
+    res = vocoder.sample(a.run, a.out, mel_from=a.mel_from[0] if a.mel_from else None,
+                         mel=a.mel[0] if a.mel else None, seconds=a.seconds, method=a.method,
+                         temperature=a.temperature, seed=a.seed, speaker=a.speaker, plot=a.plot,
+                         chunk_size=a.chunk_size, threads="auto" if a.threads is None else a.threads,
+                         stream=a.stream)
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
 
@@ -26,11 +44,16 @@ def _cmd_sample(a):
 def add(sub):
     p = sub.add_parser("sample", help="generate audio from a trained run",
                        description="Generate audio: resynthesize a file (--mel-from), from mel frames (--mel), "
-                                   "or unconditionally (--seconds).")
+                                   "or unconditionally (--seconds).  Several files or folders are resynthesized "
+                                   "in batched loops into the --out folder (input k seeded SEED + k).")
     p.add_argument("--run", required=True, metavar="RUN")
-    p.add_argument("--out", required=True, metavar="OUT.wav")
-    p.add_argument("--mel-from", metavar="FILE", help="audio file whose mel conditions the model (resynthesis)")
-    p.add_argument("--mel", metavar="FILE.npy", help="raw log-mel frames [frames, n_mels] (seqgen.data.audio.log_mel)")
+    p.add_argument("--out", required=True, metavar="OUT.wav|DIR", help="the wav; with several inputs, a folder")
+    p.add_argument("--mel-from", nargs="+", metavar="FILE|DIR",
+                   help="audio file(s) whose mel conditions the model (resynthesis); a folder: its audio files")
+    p.add_argument("--mel", nargs="+", metavar="FILE.npy|DIR",
+                   help="raw log-mel frames [frames, n_mels] (seqgen.data.audio.log_mel); a folder: its .npy files")
+    p.add_argument("--batch-size", type=_positive_int, default=8,
+                   help="several inputs: how many share one sampling loop (default 8)")
     p.add_argument("--seconds", type=_nonneg_float, default=None, help="length for unconditional models")
     p.add_argument("--method", choices=[CACHED, NAIVE, PARALLEL], default=None,
                    help="cached: O(layers) per sample in one compiled loop (default); naive: recompute the "

@@ -282,7 +282,8 @@ class ParallelWaveNet(Decoder, keras.Model):
             speaker: int or ``[B]`` ints.
             method: only ``"parallel"``.
             temperature: scales the base noise (1 = the student's distribution).
-            seed: int seed of the base noise.
+            seed: int seed of the base noise, or one int per row (a list or tuple; each row's noise is
+                then drawn alone, as a batch of one of the padded length).
             chunk_size: ignored (kept for the ``seqgen sample`` interface).
             progress: ``callable(done, total)``, called once at the end.
             frame_bucket: the mel is zero-padded to a multiple of this many frames
@@ -303,7 +304,15 @@ class ParallelWaveNet(Decoder, keras.Model):
             # causal, so samples before the padding do not see it
             mel = np.concatenate([mel, np.zeros((b, padded - frames, mel.shape[2]), np.float32)], axis=1)
             length = padded * self.hop_length
-        noise = ops.convert_to_numpy(self.base_noise((b, length), seed=int(seed), temperature=float(temperature)))
+        if isinstance(seed, (list, tuple)):
+            if len(seed) != b:
+                raise ValueError(f"{len(seed)} seeds for a batch of {b}: give one int, or one per row")
+            noise = np.concatenate([ops.convert_to_numpy(self.base_noise((1, length), seed=int(s),
+                                                                         temperature=float(temperature)))
+                                    for s in seed], axis=0)
+        else:
+            noise = ops.convert_to_numpy(self.base_noise((b, length), seed=int(seed),
+                                                         temperature=float(temperature)))
         fn = self._get_compiled((b, length), self._generate_fn)
         out = np.asarray(ops.convert_to_numpy(fn(mel, spk, noise.astype(np.float32))), np.float32)[:, :n]
         if progress is not None:

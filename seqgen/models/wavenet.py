@@ -542,7 +542,9 @@ class WaveNet(Decoder, keras.Model):
             method: ``"cached"`` (fast), ``"naive"`` (reference, identical
                 samples) or ``"naive-conv"`` (recompute by convolution).
             temperature: sampling temperature (0 = most probable class).
-            seed: int seed of ``distribution.draw_noise((B, N), seed)``.
+            seed: int seed of ``distribution.draw_noise((B, N), seed)``, or one int per row (a list or
+                tuple): row ``b`` then draws the noise of a batch of one seeded ``seed[b]``, so its samples
+                are those of that row generated alone (up to the float rounding of another batch shape).
             chunk_size: samples per compiled loop call (rounded down to a
                 multiple of ``hop_length`` when conditioned).  One function is
                 compiled per (batch, chunk) shape and kept on the model.  With
@@ -570,7 +572,12 @@ class WaveNet(Decoder, keras.Model):
     def noise(self, batch, start, length, seed):
         """The uniforms of positions ``[start, start + length)`` of a generation seeded with ``seed``:
         ``distribution.draw_noise`` per block of :data:`NOISE_BLOCK` positions, block ``k`` from
-        :func:`block_seed` ``(seed, k)`` (numpy ``[batch, length, noise_size]``)."""
+        :func:`block_seed` ``(seed, k)`` (numpy ``[batch, length, noise_size]``).  ``seed``: one int for
+        the batch, or one per row (each row's noise that of a batch of one with its seed)."""
+        if isinstance(seed, (list, tuple)):
+            if len(seed) != batch:
+                raise ValueError(f"{len(seed)} seeds for a batch of {batch}: give one int, or one per row")
+            return np.concatenate([self.noise(1, start, length, int(s)) for s in seed], axis=0)
         dist = self.distribution
         first, last = start // NOISE_BLOCK, (start + length - 1) // NOISE_BLOCK
         parts = [ops.convert_to_numpy(dist.draw_noise((batch, NOISE_BLOCK), block_seed(seed, k)))
@@ -674,7 +681,7 @@ class WaveNet(Decoder, keras.Model):
         forced, zero = np.zeros((b, chunk) + x0.shape[1:], x0.dtype), np.int32(0)
         for start in range(0, n, chunk):
             steps = min(chunk, n - start)
-            if isinstance(noise, (int, np.integer)):
+            if isinstance(noise, (int, np.integer, list, tuple)):  # a seed, or one per row
                 nz = self._window(self.noise(b, start, steps, noise), 0, chunk, 0.5)
             else:
                 nz = self._window(noise, start, chunk, 0.5)

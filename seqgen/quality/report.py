@@ -5,7 +5,9 @@ computed with the run's features and normalized with the run's statistics, then
 
 * ``model``: the run's resynthesis from that mel with its method (cached WaveNet, parallel student),
   temperature and seed; utterances go through the loop in batches of similar length (``batch_size``),
-  each padded with silence frames at its end (causal: padding never changes a sample before it);
+  each padded at its end as the upsampler pads a lone mel (so padding changes no kept sample), the
+  ``k``-th seeded ``seed + k``: its audio is that of the utterance alone
+  (:func:`seqgen.tasks.vocoder.generate_many`);
 * ``griffin_lim``: :func:`seqgen.quality.griffin_lim.griffin_lim` of the same features (the floor), its
   random initial phase from ``seed``;
 * ``recording``: the recording's own DNSMOS and voiced fraction (the ceiling).
@@ -22,7 +24,6 @@ from __future__ import annotations
 import json
 import pathlib
 import sys
-import time
 
 import numpy as np
 
@@ -102,35 +103,13 @@ def trained_on(run_info, ids) -> list[str] | None:
 # --------------------------------------------------------------------------- resynthesis
 
 
-def resynthesize(model, mels, speakers, method, temperature, seed, batch_size=8, progress=None, chunk_size=4096):
-    """Audio for each normalized mel ``[frames, n_mels]``: batches of similar length, padded with
-    ``silence`` frames at the end and cut back to ``frames * hop``.  Returns ``(list, seconds)``."""
-    hop = model.hop_length
-    order = sorted(range(len(mels)), key=lambda k: -len(mels[k]["mel"]))
-    out = [None] * len(mels)
-    t0 = time.time()
-    done = 0
-    for g in range(0, len(order), max(1, int(batch_size))):
-        group = order[g: g + max(1, int(batch_size))]
-        frames = max(len(mels[k]["mel"]) for k in group)
-        batch = np.stack([np.concatenate([mels[k]["mel"], np.repeat(mels[k]["silence"][None],
-                                                                   frames - len(mels[k]["mel"]), 0)])
-                          for k in group]).astype(np.float32)
-        kwargs = {"mel": batch}
-        if getattr(model, "num_speakers", 0):
-            kwargs["speaker"] = np.asarray([speakers[k] or 0 for k in group], np.int32)
-        base = done
+def resynthesize(model, utts, speakers, method, temperature, seed, batch_size=8, progress=None, chunk_size=4096):
+    """Audio for each utterance's normalized mel (``utts[k]["mel"]``): :func:`seqgen.tasks.vocoder.generate_many`,
+    utterance ``k`` seeded ``seed + k`` whatever its batch.  Returns ``(list, seconds)``."""
+    from seqgen.tasks.vocoder import generate_many
 
-        def on_progress(d, total, base=base, rows=len(group)):
-            if progress is not None:
-                progress(base + int(d) * rows)
-
-        wav = model.generate(method=method, temperature=temperature, seed=seed + g, chunk_size=chunk_size,
-                             progress=on_progress, **kwargs)
-        for row, k in enumerate(group):
-            out[k] = np.asarray(wav[row][: len(mels[k]["mel"]) * hop], np.float32)
-        done += frames * hop * len(group)
-    return out, time.time() - t0
+    return generate_many(model, [u["mel"] for u in utts], speakers, method, temperature, int(seed), batch_size,
+                         chunk_size, progress)
 
 
 # --------------------------------------------------------------------------- floor and ceiling
@@ -246,7 +225,6 @@ def evaluate_quality(run, data=None, utterances=None, subset="eval", max_utteran
         u["audio"] = np.asarray(u["audio"][: frames * hop], np.float32)
         u["log_mel"] = A.log_mel(u["audio"], params)
         u["mel"] = ((u["log_mel"] - mean) / std).astype(np.float32)
-        u["silence"] = ((np.full(params.n_mels, np.log(A.LOG_FLOOR), np.float32) - mean) / std).astype(np.float32)
     seen = trained_on(info, [u["id"] for u in utts])
     if seen and not quiet:
         print(f"warning: {len(seen)} of the {len(utts)} utterances are in {run_dir}'s training split "

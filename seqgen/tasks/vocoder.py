@@ -86,8 +86,9 @@ def _check_method(run_dir, model_type, method):
 
 
 def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperature=None, seed=None,
-           speaker=None, chunk_size=None, threads=None) -> dict:
-    """What a sampling call needs: the model, its generation arguments, the resolved options."""
+           speaker=None, chunk_size=None, threads=None, conditioned=False) -> dict:
+    """What a sampling call needs: the model, its generation arguments, the resolved options.
+    ``conditioned``: the caller brings its own mels (checked to fit the model, not read here)."""
     from seqgen.models.registry import STUDENT_TYPES
 
     load(run_dir, verb="sample")  # a text run gets one line naming the verb that fits it
@@ -109,7 +110,11 @@ def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperat
     sr = int(info["data"]["sample_rate"])
     kwargs = {}
     reference = None
-    if mel_from is not None or mel is not None:
+    if conditioned:
+        if not getattr(model, "cond_channels", 0):
+            raise SeqgenError(f"{run_dir}: this model is not mel-conditioned; use --seconds instead")
+        n = 0
+    elif mel_from is not None or mel is not None:
         if not getattr(model, "cond_channels", 0):
             raise SeqgenError(f"{run_dir}: this model is not mel-conditioned; use --seconds instead")
         m, reference = conditioning_from(info, mel_from, mel)
@@ -204,6 +209,130 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
     return result
 
 
+#: what ``seqgen sample`` takes from a folder given as --mel-from (audio) and --mel (log-mel frames)
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+
+def _expand(paths, suffixes, flag):
+    """Files and folders -> files (a folder: its files with ``suffixes``, sorted)."""
+    out = []
+    for p in map(pathlib.Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in suffixes)
+            if not found:
+                raise SeqgenError(f"{flag} {p}: no {'/'.join(suffixes)} files in this folder")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise SeqgenError(f"{flag} {p}: no such file or folder")
+    return out
+
+
+def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=None, seed=None, speaker=None,
+                batch_size=8, chunk_size=None, quiet=False, threads=None) -> dict:
+    """Resynthesize several inputs (audio files for ``mel_from``, log-mel ``.npy`` for ``mel``; folders
+    allowed) in batched sampling loops (:func:`generate_many`): ``out_dir/STEM.wav`` for each.  Input ``k``
+    (in the order given, folders sorted) is seeded ``seed + k``, so it is the audio ``seqgen sample`` makes
+    of it alone with that seed."""
+    from seqgen.data import audio as A
+    from seqgen.utils.progress import progress
+
+    audio_files = _expand(mel_from, AUDIO_SUFFIXES, "--mel-from")
+    files = audio_files + _expand(mel, (".npy",), "--mel")
+    if not files:
+        raise SeqgenError("give the inputs: --mel-from FILE|DIR ... or --mel FILE.npy|DIR ...")
+    stems = {}
+    for f in files:
+        if f.stem in stems:
+            raise SeqgenError(f"{stems[f.stem]} and {f} would both write {pathlib.Path(out_dir) / (f.stem + '.wav')}; "
+                              f"rename one")
+        stems[f.stem] = f
+    st = _setup(run_dir, method=method, temperature=temperature, seed=seed, speaker=speaker,
+                chunk_size=chunk_size, threads=threads, conditioned=True)
+    model, info = st["model"], Run(run_dir).info()
+    mels = [conditioning_from(info, mel_from=f)[0] if k < len(audio_files) else conditioning_from(info, mel_npy=f)[0]
+            for k, f in enumerate(files)]
+    speakers = None
+    if "speaker" in st["kwargs"]:
+        speakers = [int(st["kwargs"]["speaker"][0])] * len(files)
+    total = sum(len(m) for m in mels) * model.hop_length
+    bar = progress(total=total, desc=f"sample {len(files)} inputs ({st['method']}, batches of {batch_size})",
+                   unit="sample", disable=quiet or None)
+    state = [0]
+
+    def on_progress(d):
+        d = min(int(d), total)
+        bar.update(max(0, d - state[0]))
+        state[0] = max(state[0], d)
+
+    wavs, secs = generate_many(model, mels, speakers, st["method"], st["temperature"], st["seed"],
+                               batch_size, st["chunk_size"], on_progress)
+    bar.close()
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    items = []
+    for k, (f, wav) in enumerate(zip(files, wavs)):
+        path = out_dir / f"{f.stem}.wav"
+        A.save(path, wav, st["sr"])
+        items.append({"input": str(f), "out": str(path), "seconds": len(wav) / st["sr"], "seed": st["seed"] + k})
+    made = sum(len(w) for w in wavs)
+    result = {"out_dir": str(out_dir), "count": len(items), "seconds": made / st["sr"], "sample_rate": st["sr"],
+              "method": st["method"], "batch_size": int(batch_size), "temperature": st["temperature"],
+              "seed": st["seed"], "step": st["step"], "checkpoint": st["ckpt"].name, "wall_seconds": secs,
+              "samples_per_sec": made / max(secs, 1e-9), "real_time_factor": made / st["sr"] / max(secs, 1e-9),
+              "items": items}
+    if not quiet:
+        print(f"wrote {len(items)} files to {out_dir} ({made / st['sr']:.1f} s of audio, "
+              f"{result['samples_per_sec']:.0f} samples/s, {result['real_time_factor']:.2f}x real time, "
+              f"{st['method']}, batches of {batch_size})", file=sys.stderr)
+    return result
+
+
+def generate_many(model, mels, speakers=None, method=CACHED, temperature=1.0, seeds=0, batch_size=8,
+                  chunk_size=4096, progress=None):
+    """Audio for each normalized mel ``[frames, n_mels]`` of ``mels``, several per sampling loop: batches of
+    ``batch_size`` mels of similar length, each padded at its end with zero frames and cut back to
+    ``frames * hop``.  Zeros are what the upsampler pads a mel's end with itself (its frame convolution
+    looks a few frames ahead), and generation is causal, so the padding changes no sample that is kept.
+
+    ``seeds``: one int per mel (or an int ``s``: mel ``k`` gets ``s + k``).  Each row's noise is that of a
+    batch of one with its seed, so a mel's audio does not depend on which others share its loop (up to the
+    float rounding of another batch shape).  ``progress(done)``: samples made so far, over all mels.
+    Returns ``(list of float32 waveforms, wall seconds)``."""
+    hop = model.hop_length
+    if isinstance(seeds, (int, np.integer)):
+        seeds = [int(seeds) + k for k in range(len(mels))]
+    if len(seeds) != len(mels):
+        raise ValueError(f"{len(seeds)} seeds for {len(mels)} mels")
+    size = max(1, int(batch_size))
+    order = sorted(range(len(mels)), key=lambda k: -len(mels[k]))
+    out = [None] * len(mels)
+    t0 = time.time()
+    done = 0
+    for g in range(0, len(order), size):
+        group = order[g: g + size]
+        frames = max(len(mels[k]) for k in group)
+        batch = np.zeros((len(group), frames, mels[group[0]].shape[1]), np.float32)
+        for row, k in enumerate(group):
+            batch[row, : len(mels[k])] = mels[k]
+        kwargs = {"mel": batch}
+        if getattr(model, "num_speakers", 0):
+            kwargs["speaker"] = np.asarray([(speakers[k] if speakers is not None else 0) or 0 for k in group],
+                                           np.int32)
+
+        def on_progress(d, total, base=done, rows=len(group)):
+            if progress is not None:
+                progress(base + int(d) * rows)
+
+        wav = model.generate(method=method, temperature=temperature, seed=[int(seeds[k]) for k in group],
+                             chunk_size=chunk_size, progress=on_progress, **kwargs)
+        for row, k in enumerate(group):
+            out[k] = np.asarray(wav[row][: len(mels[k]) * hop], np.float32)
+        done += frames * hop * len(group)
+    return out, time.time() - t0
+
+
 def vocoder_nll(model, data_dir, split="valid", window=16384, batch_size=4, max_windows=0, progress=False):
     """Negative log-likelihood of every sample of ``split`` (or its first ``max_windows`` windows).
 
@@ -279,6 +408,10 @@ class Vocoder(Task):
         """Resynthesize an audio file from its own mel (computed with the run's features)."""
         return sample(self.run.path, out, mel_from=audio_path, **options)
 
+    def sample_many(self, out_dir, **options) -> dict:
+        """Resynthesize several files or folders in batched loops into ``out_dir`` (:func:`sample_many`'s
+        options: ``mel_from``, ``mel``, ``batch_size``, ``method``, ``temperature``, ``seed``, ...)."""
+        return sample_many(self.run.path, out_dir, **options)
 
     def quality(self, **options) -> dict:
         """The speech-quality report of this run (:func:`seqgen.quality.report.evaluate_quality`'s options:

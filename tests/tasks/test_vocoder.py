@@ -105,3 +105,35 @@ def test_stream_writes_the_same_file_and_yields_the_same_audio(tiny_run, espeak_
     out = run_cli("sample", "--run", tiny_run, "--mel-from", ref, "--out", tmp_path / "x.wav", "--stream",
                   "--method", "naive", check=False)
     assert out.returncode != 0 and "cannot stream" in (out.stderr + out.stdout)
+
+
+def test_several_inputs_share_batched_loops_and_each_is_its_own_sample(tiny_run, espeak_vocoder_data, tmp_path,
+                                                                       quiet_cli):
+    from seqgen.data import audio as A
+
+    ref, info = _valid_wav(espeak_vocoder_data, tmp_path, seconds=0.25)
+    audio = A.load(ref, info.sample_rate)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name, secs in (("a", 0.1), ("b", 0.25), ("c", 0.15)):   # three lengths: padded to share a loop
+        A.save(clips / f"{name}.wav", audio[: int(secs * info.sample_rate)], info.sample_rate)
+    np.save(tmp_path / "d.npy", A.log_mel(audio[: int(0.05 * info.sample_rate)], info.features))
+    code, _, err = cli_here("sample", "--run", tiny_run, "--mel-from", clips, "--mel", tmp_path / "d.npy",
+                            "--out", tmp_path / "out", "--batch-size", "2", "--seed", "5", "--json", tmp_path / "r.json")
+    assert code == 0, err
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["count"] == 4 and [i["seed"] for i in r["items"]] == [5, 6, 7, 8] and r["batch_size"] == 2
+    # input k (folders sorted, then --mel) is what sampling it alone with seed 5 + k makes
+    for k, name in enumerate(("a", "b", "c")):
+        code, _, err = cli_here("sample", "--run", tiny_run, "--mel-from", clips / f"{name}.wav", "--out",
+                                tmp_path / f"alone_{name}.wav", "--seed", str(5 + k))
+        assert code == 0, err
+        batched, _ = sf.read(tmp_path / "out" / f"{name}.wav", dtype="int16")
+        alone, _ = sf.read(tmp_path / f"alone_{name}.wav", dtype="int16")
+        assert len(batched) == len(alone) == len(sf.read(clips / f"{name}.wav")[0]) // info.hop * info.hop
+        np.testing.assert_array_equal(batched, alone)
+    assert (tmp_path / "out" / "d.wav").is_file()
+    code, _, err = cli_here("sample", "--run", tiny_run, "--mel-from", clips, "--out", tmp_path / "x.wav")
+    assert code == 2 and "folder" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli_here("sample", "--run", tiny_run, "--mel-from", clips, "--out", tmp_path / "o", "--stream")
+    assert code == 2 and "--stream works on one input" in err
