@@ -17,7 +17,12 @@ seqgen bench --presets transformer-byte,bytenet-byte --methods naive --naive-ste
     --batches 1 --threads 1 --json "$tmp/text_naive.json"
 # all cores: the student's convolutions over the whole signal are parallel work
 seqgen bench --presets student-paper --methods parallel --batches 1,8 --threads 0 --json "$tmp/threads_all.json"
+# all cores for batched cached sampling (seqgen sample with several inputs, the quality report): each
+# step's matrix products are [batch, channels] x [channels, channels], work the cores can share
+seqgen bench --presets vocoder-small,vocoder-large --methods cached --batches 8,32 --threads 0 \
+    --json "$tmp/cached_all.json"
 seqgen bench --merge "$tmp/audio.json" "$tmp/text_cached.json" "$tmp/text_naive.json" "$tmp/threads_all.json" \
+    "$tmp/cached_all.json" \
     --json bench/results.json --plot bench/results.png > "$tmp/table.md"
 python bench/readme_table.py results-table "$tmp/table.md"
 echo "wrote bench/results.json, bench/results.png and the table in bench/README.md"
