@@ -178,7 +178,7 @@ def _clean_side(s: str) -> bool:
     return bool(s.strip()) and not any(ord(c) < 32 for c in s)
 
 
-def prepare_pairs(src, out, valid_fraction=0.05, workers=None) -> dict:
+def prepare_pairs(src, out, valid_fraction=0.05, workers=None, test_fraction=0.0) -> dict:
     from data_prep.sources.g2p import g2p_source_size
 
     n = g2p_source_size(src)  # a bad embedded source fails before the output folder is touched
@@ -219,9 +219,16 @@ def prepare_pairs(src, out, valid_fraction=0.05, workers=None) -> dict:
             r = parse(lineno, raw)
             if r is not None and r[0] is not None:
                 sources.add(r[0])
+    # valid (dev) and test are whole source sentences, by hash rank: valid the first, test the next ones
+    # (with test_fraction 0 the valid split is what it always was)
     valid_sources = common.split_keys(sources, valid_fraction)
-    files = {s: open(out / f"{s}-00000.tsv", "w", encoding="utf-8") for s in ("train", "valid")}
-    counts = {"train": 0, "valid": 0}
+    test_sources = set()
+    if test_fraction > 0:
+        rest = sources - valid_sources
+        test_sources = common.split_keys(rest, test_fraction * len(sources) / max(1, len(rest)))
+    names = ("train", "valid") + (("test",) if test_sources else ())
+    files = {s: open(out / f"{s}-00000.tsv", "w", encoding="utf-8") for s in names}
+    counts = {s: 0 for s in names}
     src_bytes, tgt_bytes = [], []
     try:
         with open(path, "rb") as f:
@@ -233,7 +240,7 @@ def prepare_pairs(src, out, valid_fraction=0.05, workers=None) -> dict:
                 if s is None:
                     skipped.add(f"{path}:{lineno}", t)
                     continue
-                split = "valid" if s in valid_sources else "train"
+                split = "valid" if s in valid_sources else "test" if s in test_sources else "train"
                 files[split].write(f"{s}\t{t}\n")
                 counts[split] += 1
                 src_bytes.append(len(s.encode()))
@@ -242,7 +249,7 @@ def prepare_pairs(src, out, valid_fraction=0.05, workers=None) -> dict:
         for fh in files.values():
             fh.close()
     skipped.report("lines")
-    n = counts["train"] + counts["valid"]
+    n = sum(counts.values())
     if n == 0:
         raise DataError(f"--input {src}: nothing usable: no source<TAB>target lines")
     import numpy as np
@@ -251,15 +258,18 @@ def prepare_pairs(src, out, valid_fraction=0.05, workers=None) -> dict:
     manifest.update({
         "num_items": n,
         "num_sources": len(sources),
+        "valid_fraction": float(valid_fraction),
+        "test_fraction": float(test_fraction),
         "tokenizer": {"type": "bytes"},
         "source_bytes": {"mean": float(np.mean(src_bytes)), "max": int(np.max(src_bytes)),
                          "p99": float(np.percentile(src_bytes, 99))},
         "target_bytes": {"mean": float(np.mean(tgt_bytes)), "max": int(np.max(tgt_bytes)),
                          "p99": float(np.percentile(tgt_bytes, 99))},
-        "splits": {s: {"num_items": counts[s], "shards": [f"{s}-00000.tsv"]} for s in ("train", "valid")},
+        "splits": {s: {"num_items": counts[s], "shards": [f"{s}-00000.tsv"]} for s in names},
         "skipped": skipped.items,
     })
     common.write_json_atomic(out / common.MANIFEST, manifest)
     print(f"prepared {n} pairs ({len(sources)} distinct sources): train {counts['train']}, "
-          f"valid {counts['valid']} in {out}", file=sys.stderr)
+          f"valid {counts['valid']}" + (f", test {counts['test']}" if "test" in counts else "") + f" in {out}",
+          file=sys.stderr)
     return manifest

@@ -68,7 +68,8 @@ def _held_out(a, step):
 
     task = load(a.run, step=step)
     data = task.data_dir(a.data)
-    res = task.evaluate(data, a.split, beam=a.beam, max_pairs=a.max_pairs, max_windows=a.max_windows)
+    res = task.evaluate(data, a.split, beam=a.beam, max_pairs=a.max_pairs, max_windows=a.max_windows,
+                        references=a.references, length_penalty=a.length_penalty)
     res.update({"step": task.step, "checkpoint": task.checkpoint, "split": a.split, "data": str(data),
                 "run": str(a.run)})
     return res
@@ -105,11 +106,19 @@ def add(sub):
                                    "signature, num_pairs, step, ...} for translation (sacrebleu).")
     p.add_argument("--run", required=True, metavar="RUN")
     p.add_argument("--data", metavar="DATA", help="prepared data (default: the run's training data)")
-    p.add_argument("--split", default="valid", choices=["train", "valid"])
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test"],
+                   help="valid (default; the dev split where settings are chosen), or test (translation data "
+                        "prepared with --test-fraction: the final figure)")
     p.add_argument("--max-windows", type=int, default=0, help="evaluate only this many windows (0 = all)")
     p.add_argument("--beam", type=_positive_int, default=None, metavar="K",
                    help="translation: beam search with K beams (default: greedy)")
-    p.add_argument("--max-pairs", type=int, default=0, help="translation: decode only the first N pairs (0 = all)")
+    p.add_argument("--max-pairs", type=int, default=0,
+                   help="translation: decode only the first N sources (0 = all)")
+    p.add_argument("--references", default="all", choices=["all", "first"],
+                   help="translation: score each source once against all its targets in the split (default), or "
+                        "every pair on its own with one reference")
+    p.add_argument("--length-penalty", type=float, default=None, metavar="ALPHA",
+                   help="translation with --beam: the GNMT length penalty alpha (default 0.6; 0 = raw log-prob)")
     p.add_argument("--json", metavar="OUT.json")
     p.add_argument("--checkpoint", type=_checkpoints, default=None, metavar="STEP[,STEP...]|all",
                    help="evaluate the checkpoint at STEP (default: the newest); several, or all the run kept, "

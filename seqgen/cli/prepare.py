@@ -27,7 +27,8 @@ def _cmd_prepare_text(a):
 def _cmd_prepare_pairs(a):
     from data_prep import text
 
-    text.prepare_pairs(a.input, a.out, valid_fraction=a.valid_fraction, workers=a.workers)
+    text.prepare_pairs(a.input, a.out, valid_fraction=a.valid_fraction, workers=a.workers,
+                       test_fraction=a.test_fraction)
 
 
 def add(sub):
@@ -70,7 +71,10 @@ def add(sub):
                                   "IPA pairs made offline with espeak-ng from the embedded prose (about 1,100). The split is grouped by source side.")
     q.add_argument("--input", required=True, metavar="FILE.tsv")
     q.add_argument("--out", required=True, metavar="DATA")
-    q.add_argument("--valid-fraction", type=fraction, default=0.05)
+    q.add_argument("--valid-fraction", type=fraction, default=0.05,
+                   help="share of source sentences in the valid (dev) split")
+    q.add_argument("--test-fraction", type=fraction, default=0.0,
+                   help="share of source sentences in a test split (0 = none), apart from valid and train")
     q.add_argument("--workers", type=positive_int, default=None)
     q.set_defaults(func=_cmd_prepare_pairs)
 

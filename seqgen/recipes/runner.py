@@ -141,7 +141,9 @@ class Recipe:
             options["valid_ids"] = str(self.yardstick)
             print(f"the valid split is the yardstick {self.yardstick} (never trained on)", file=sys.stderr)
         manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-        if manifest.get("source") == str(self.src) and manifest.get("valid_ids") == options.get("valid_ids"):
+        same_split = all(float(manifest.get(k, 0) or 0) == float(options.get(k, 0) or 0) for k in ("test_fraction",))
+        if (manifest.get("source") == str(self.src) and manifest.get("valid_ids") == options.get("valid_ids")
+                and same_split):
             print(f"reusing prepared data in {data_dir}", file=sys.stderr)
         else:
             prepare_corpus(kind, self.src, data_dir, **options)

@@ -33,7 +33,7 @@ def pairs_nll(model, data_dir, split="valid", batch_size=16, max_length=256, max
     return {"bits_per_byte": nats / LN2, "nats_per_byte": nats, "num_bytes": int(count), "num_pairs": pairs}
 
 
-def translate_texts(model, texts, beam_size=None, batch_size=32, tokenizer=None):
+def translate_texts(model, texts, beam_size=None, batch_size=32, tokenizer=None, length_penalty=None):
     """Translate source strings (greedy, or beam search with ``beam_size``); returns strings in order.
 
     Sources are sorted by length and decoded in batches so that similar lengths share a
@@ -46,36 +46,59 @@ def translate_texts(model, texts, beam_size=None, batch_size=32, tokenizer=None)
     out = [""] * len(enc)
     for i in range(0, len(order), int(batch_size)):
         idx = order[i:i + batch_size]
+        kwargs = {} if length_penalty is None else {"length_penalty": float(length_penalty)}
         rows = model.translate([enc[j] if len(enc[j]) else np.array([model.eos_id], np.int32) for j in idx],
-                               beam_size=beam_size)
+                               beam_size=beam_size, **kwargs)
         for j, row in zip(idx, rows):
             out[j] = tok.decode(row)
     return out
 
 
-def translation_scores(model, data_dir, split="valid", beam_size=None, max_pairs=0, batch_size=32):
+#: how the references of a source are scored: "all" its targets in the split (sacrebleu with a variable number of
+#: references per segment), or "first": each pair alone, a source decoded once per pair (one reference)
+REFERENCES = ("all", "first")
+
+
+def translation_scores(model, data_dir, split="valid", beam_size=None, max_pairs=0, batch_size=32,
+                       references="all", length_penalty=None):
     """Corpus BLEU and chrF (sacrebleu, on the detokenized text) of the decoded sources of ``split``.
 
-    Returns ``{"bleu", "chrf", "signature": {"bleu", "chrf"}, "num_pairs", "decoding"}``.
+    ``references="all"``: each distinct source is decoded once and scored against every target the split
+    has for it (``max_pairs`` then counts sources); ``"first"``: every pair on its own, one reference.
+    Returns ``{"bleu", "chrf", "signature": {"bleu", "chrf"}, "num_pairs", "num_sources", "references",
+    "decoding", "hypotheses"}``.
     """
     from sacrebleu.metrics import BLEU, CHRF
 
     from seqgen.data import pipeline as D
     from seqgen.errors import DataError
 
+    if references not in REFERENCES:
+        raise DataError(f"references must be one of {', '.join(REFERENCES)}, got {references!r}")
     pairs = D.read_pairs(data_dir, split)
-    if max_pairs:
-        pairs = pairs[:int(max_pairs)]
     if not pairs:
         raise DataError(f"{data_dir}: the '{split}' split has no pairs")
-    hyps = translate_texts(model, [s for s, _ in pairs], beam_size=beam_size, batch_size=batch_size)
-    refs = [[t for _, t in pairs]]
+    if references == "all":
+        grouped = {}
+        for s, t in pairs:
+            grouped.setdefault(s, []).append(t)
+        sources = list(grouped)[: int(max_pairs) or None]
+        targets = [grouped[s] for s in sources]
+    else:
+        pairs = pairs[: int(max_pairs) or None]
+        sources, targets = [s for s, _ in pairs], [[t] for _, t in pairs]
+    hyps = translate_texts(model, sources, beam_size=beam_size, batch_size=batch_size, length_penalty=length_penalty)
+    width = max(len(t) for t in targets)
+    refs = [[t[k] if k < len(t) else None for t in targets] for k in range(width)]  # None: no k-th reference
     bleu, chrf = BLEU(), CHRF()
     b, c = bleu.corpus_score(hyps, refs), chrf.corpus_score(hyps, refs)
+    decoding = f"beam {beam_size}" if beam_size else "greedy"
+    if beam_size and length_penalty is not None:
+        decoding += f", length penalty {float(length_penalty):g}"
     return {"bleu": float(b.score), "chrf": float(c.score),
             "signature": {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())},
-            "num_pairs": len(pairs), "decoding": f"beam {beam_size}" if beam_size else "greedy",
-            "hypotheses": hyps}
+            "num_pairs": sum(len(t) for t in targets), "num_sources": len(sources), "references": references,
+            "decoding": decoding, "hypotheses": hyps}
 
 
 @register_task
@@ -90,8 +113,10 @@ class Translator(ByteTask):
         """Translations of ``texts`` (greedy, or beam search with ``beam_size``), in order."""
         return translate_texts(self.model, list(texts), beam_size=beam_size, batch_size=batch_size)
 
-    def evaluate(self, data=None, split="valid", beam=None, max_pairs=0, **_) -> dict:
-        res = translation_scores(self.model, self.data_dir(data), split, beam_size=beam, max_pairs=max_pairs)
+    def evaluate(self, data=None, split="valid", beam=None, max_pairs=0, references="all", length_penalty=None,
+                 **_) -> dict:
+        res = translation_scores(self.model, self.data_dir(data), split, beam_size=beam, max_pairs=max_pairs,
+                                 references=references, length_penalty=length_penalty)
         res.pop("hypotheses", None)
         return res
 
@@ -147,12 +172,19 @@ class Translator(ByteTask):
             lines += [f"source     {s}", f"reference  {t}", f"output     {h}", ""]
         (recipe.work / "sample.txt").write_text("\n".join(lines), encoding="utf-8")
 
-        recipe.stage(4, "evaluate (BLEU, chrF) on the valid split")
+        splits = D.read_manifest(data_dir, "pairs").get("splits", {})
+        names = ["valid"] + (["test"] if "test" in splits else [])
+        recipe.stage(4, f"evaluate (BLEU, chrF) on the {' and '.join(names)} split{'s' if len(names) > 1 else ''}")
         metrics = translator.evaluate(data_dir, "valid", beam=beam, max_pairs=int(sconf.get("max_pairs", 0)))
         metrics.update({"step": translator.step, "split": "valid"})
+        line = (f"{recipe.work / 'metrics.json'}  (valid: BLEU {metrics['bleu']:.1f}, chrF {metrics['chrf']:.1f} on "
+                f"{metrics['num_sources']} sources")
+        if "test" in names:  # the final figure: every test source, all its references
+            test = translator.evaluate(data_dir, "test", beam=beam)
+            metrics["test"] = {k: test[k] for k in ("bleu", "chrf", "signature", "num_pairs", "num_sources",
+                                                    "references", "decoding")}
+            line += f"; test: BLEU {test['bleu']:.1f}, chrF {test['chrf']:.1f} on {test['num_sources']} sources"
         recipe.finish(metrics, [("examples", recipe.work / "sample.txt"),
-                                ("metrics", f"{recipe.work / 'metrics.json'}  (BLEU {metrics['bleu']:.1f}, chrF "
-                                            f"{metrics['chrf']:.1f} on {metrics['num_pairs']} pairs at step "
-                                            f"{translator.step})"),
+                                ("metrics", line + f", step {translator.step})"),
                                 ("run", f"{run_dir}  (seqgen translate --run {run_dir} TEXT)")])
         return {"metrics": metrics, "examples": list(zip(pairs, hyps)), "train": summary}

@@ -331,3 +331,22 @@ def test_prepare_pairs_utf8_bom(tmp_path):
     pairs = _read_tsv_pairs(out, "train")
     assert pairs[0] == ("Hi.", "Hallo!")
     assert read_manifest_json(out)["num_sources"] == 2
+
+
+def test_prepare_pairs_test_split_is_apart_and_leaves_valid_as_it_was(tmp_path):
+    pairs = [(f"Sentence number {i}.", f"Satz Nummer {i}{tag}.") for i in range(400) for tag in ("", "!")[: 1 + i % 2]]
+    tsv = tmp_path / "p.tsv"
+    tsv.write_text("".join(f"{s}\t{t}\n" for s, t in pairs), encoding="utf-8")
+    splits = {}
+    for name, extra in (("plain", []), ("with_test", ["--test-fraction", "0.1"])):
+        out = tmp_path / name
+        assert _main(["prepare", "pairs", "--input", str(tsv), "--out", str(out), *extra]) == 0
+        splits[name] = {s: _read_tsv_pairs(out, s) for s in read_manifest_json(out)["splits"]}
+    assert set(splits["plain"]) == {"train", "valid"} and set(splits["with_test"]) == {"train", "valid", "test"}
+    assert splits["with_test"]["valid"] == splits["plain"]["valid"]      # the dev split does not move
+    sources = {s: {src for src, _ in p} for s, p in splits["with_test"].items()}
+    assert len(sources["test"]) == 40 and len(sources["valid"]) == 20    # 10 % and 5 % of 400 sources
+    assert not (sources["test"] & sources["train"]) and not (sources["test"] & sources["valid"])
+    assert sum(len(p) for p in splits["with_test"].values()) == len(pairs)   # every pair somewhere, once
+    m = read_manifest_json(tmp_path / "with_test")
+    assert m["test_fraction"] == 0.1 and m["splits"]["test"]["num_items"] == len(splits["with_test"]["test"])

@@ -69,6 +69,33 @@ def test_bleu_is_100_when_outputs_are_the_references(pairs_data, monkeypatch):
 
 
 @pytest.mark.slow  # ~25-40 s: in .ci/run's slow step (the default suite is kept under ~15 min)
+def test_all_references_of_a_source_score_one_decode(tmp_path, monkeypatch):
+    from seqgen.tasks import translation
+
+    data = tmp_path / "data"
+    rows = [("Hello.", "Hallo."), ("Hello.", "Guten Tag."), ("Go.", "Geh."), ("Thanks.", "Danke.")]
+    tsv = tmp_path / "p.tsv"
+    tsv.write_text("".join(f"{s}\t{t}\n" for s, t in rows), encoding="utf-8")
+    run_cli("prepare", "pairs", "--input", tsv, "--out", data, "--valid-fraction", "0.5")
+    import shutil
+
+    shutil.copy(tsv, data / "valid-00000.tsv")   # score every row: the valid shard holds them all
+    decoded = []
+    answer = {"Hello.": "Guten Tag.", "Go.": "Geh.", "Thanks.": "Danke."}   # the second reference of Hello.
+
+    def fake_translate(model, texts, **kw):
+        decoded.extend(texts)
+        return [answer[t] for t in texts]
+
+    monkeypatch.setattr(translation, "translate_texts", fake_translate)
+    every = translation.translation_scores(None, data, "valid", references="all")
+    assert sorted(decoded) == ["Go.", "Hello.", "Thanks."]          # each source decoded once
+    assert every["chrf"] == pytest.approx(100.0) and every["num_sources"] == 3 and every["num_pairs"] == 4
+    assert "nrefs:var" in every["signature"]["chrf"]                 # sacrebleu says the count varies
+    one = translation.translation_scores(None, data, "valid", references="first")
+    assert one["num_sources"] == one["num_pairs"] == 4 and one["chrf"] < 90.0   # "Hallo." is not matched
+
+
 def test_bytenet_translation_recipe_tiny(tmp_path):
     """The README's recipe as a new user runs it: no --data, so the embedded G2P default."""
     work = tmp_path / "w"
