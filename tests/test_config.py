@@ -38,6 +38,7 @@ def test_defaults_filled_and_model_keys_checked(tmp_path):
     ("model: {type: wavenet, kernel_size: 1.5}\n", "'model.kernel_size' must be an integer"),
     ("model: {type: wavenet, layers_per_stack: true}\n", "'model.layers_per_stack' must be an integer"),
     ("model: {type: wavenet, dropout: 2}\n", "'model.dropout' must be a number in [0, 1)"),
+    ("model: {type: bytenet, label_smoothing: 1.5}\n", "'model.label_smoothing' must be a number in [0, 1)"),
     ("model: {type: wavenet, local_conditioning: 3}\n", "'model.local_conditioning' must be true or false"),
     ("model: {type: transformer, positions: 3}\n", "'model.positions' must be a string"),
     ("model: {type: bytenet, unfold_b: -1}\n", "'model.unfold_b' must be an integer >= 0"),

@@ -54,12 +54,14 @@ class ByteNet(Decoder, keras.Model):
         encoder: True = source encoder + decoder; False = decoder-only LM.
         unfold_a, unfold_b: target bound ``floor(a*|s| + b)`` of translation.
         dropout: block output dropout (training only).
+        label_smoothing: of the training loss (0 = off; validation reports plain NLL).
         pad_id, bos_id, eos_id: special ids.
     """
 
     def __init__(self, vocab_size=BYTE_VOCAB_SIZE, d_model=256, dilations=(1, 2, 4, 8, 16),
                  num_sets=3, kernel_size=3, encoder_kernel_size=3, encoder=True, unfold_a=1.2,
-                 unfold_b=10, dropout=0.0, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, **kwargs):
+                 unfold_b=10, dropout=0.0, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, label_smoothing=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = int(vocab_size)
         self.d_model = int(d_model)
@@ -71,6 +73,7 @@ class ByteNet(Decoder, keras.Model):
         self.unfold_a = float(unfold_a)
         self.unfold_b = float(unfold_b)
         self.dropout_rate = float(dropout)
+        self.label_smoothing = float(label_smoothing)
         self.pad_id, self.bos_id, self.eos_id = int(pad_id), int(bos_id), int(eos_id)
         if self.num_sets < 1 or not self.dilation_cycle:
             raise ValueError("need num_sets >= 1 and at least one dilation")
@@ -173,7 +176,8 @@ class ByteNet(Decoder, keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean cross-entropy (nats per token) ignoring PAD targets."""
-        return per_replica_share(masked_token_loss(y, y_pred, sample_weight, self.pad_id, self.losses))
+        return per_replica_share(masked_token_loss(y, y_pred, sample_weight, self.pad_id, self.losses,
+                                                   self.label_smoothing if training else 0.0))
 
     # ------------------------------------------------------- incremental step
     def initial_cache(self, batch_size):
@@ -334,7 +338,7 @@ class ByteNet(Decoder, keras.Model):
             num_sets=self.num_sets, kernel_size=self.kernel_size,
             encoder_kernel_size=self.encoder_kernel_size, encoder=self.use_encoder,
             unfold_a=self.unfold_a, unfold_b=self.unfold_b, dropout=self.dropout_rate,
-            pad_id=self.pad_id, bos_id=self.bos_id, eos_id=self.eos_id)
+            pad_id=self.pad_id, bos_id=self.bos_id, eos_id=self.eos_id, label_smoothing=self.label_smoothing)
         return config
 
     @classmethod

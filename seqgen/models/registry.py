@@ -134,7 +134,7 @@ def _check_type(key, value, default, where):
     elif isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             bad("a number")
-        if key == "dropout" and not 0.0 <= value < 1.0:
+        if key in ("dropout", "label_smoothing") and not 0.0 <= value < 1.0:
             bad("a number in [0, 1)")
     elif isinstance(default, str) and not isinstance(value, str):
         bad("a string")

@@ -11,13 +11,18 @@ from seqgen.core.sampling import sample_logits
 from seqgen.data.tokenizers import PAD_ID
 
 
-def masked_token_loss(y, y_pred, sample_weight=None, pad_id=PAD_ID, extra_losses=()):
+def masked_token_loss(y, y_pred, sample_weight=None, pad_id=PAD_ID, extra_losses=(), label_smoothing=0.0):
     """Mean cross-entropy (nats per token) of targets ``y [B, T]`` under
     logits ``y_pred [B, T, V]``, ignoring targets equal to ``pad_id``;
-    ``sample_weight`` (``[B]`` or ``[B, T]``) weights the mean."""
+    ``sample_weight`` (``[B]`` or ``[B, T]``) weights the mean.  ``label_smoothing`` ``e``: the target is
+    ``1 - e`` on the token and ``e`` spread evenly over the vocabulary (a training objective; held-out
+    figures are plain NLL)."""
     y = ops.cast(y, "int32")
     logits = ops.cast(y_pred, "float32")
     ce = ops.sparse_categorical_crossentropy(y, logits, from_logits=True)
+    if label_smoothing:
+        uniform = -ops.mean(ops.log_softmax(logits, axis=-1), axis=-1)
+        ce = (1.0 - float(label_smoothing)) * ce + float(label_smoothing) * uniform
     w = ops.cast(ops.not_equal(y, pad_id), ce.dtype)
     if sample_weight is not None:
         sw = ops.cast(sample_weight, ce.dtype)

@@ -113,12 +113,13 @@ class TransformerDecoder(Decoder, keras.Model):
         positions: ``"learned"`` (table) or ``"sinusoidal"``.
         tie_embeddings: output projection = transposed token embedding
             (plus an output bias); False = separate ``Dense(V)``.
+        label_smoothing: of the training loss (0 = off; validation reports plain NLL).
         pad_id, bos_id, eos_id: special ids.
     """
 
     def __init__(self, vocab_size=BYTE_VOCAB_SIZE, num_layers=6, d_model=384, num_heads=6,
                  d_ff=None, max_length=1024, dropout=0.1, positions="learned",
-                 tie_embeddings=True, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, **kwargs):
+                 tie_embeddings=True, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, label_smoothing=0.0, **kwargs):
         super().__init__(**kwargs)
         if positions not in ("learned", "sinusoidal"):
             raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {positions!r}")
@@ -135,6 +136,7 @@ class TransformerDecoder(Decoder, keras.Model):
         self.dropout_rate = float(dropout)
         self.positions = positions
         self.tie_embeddings = bool(tie_embeddings)
+        self.label_smoothing = float(label_smoothing)
         self.pad_id, self.bos_id, self.eos_id = int(pad_id), int(bos_id), int(eos_id)
 
         init = keras.initializers.RandomNormal(stddev=self.d_model ** -0.5)
@@ -204,7 +206,8 @@ class TransformerDecoder(Decoder, keras.Model):
         """Mean cross-entropy (nats per token) ignoring PAD targets;
         ``sample_weight [B]`` or ``[B, T]`` weights the mean.  Regularization
         losses are added; a loss given to ``compile`` is ignored."""
-        return per_replica_share(masked_token_loss(y, y_pred, sample_weight, self.pad_id, self.losses))
+        return per_replica_share(masked_token_loss(y, y_pred, sample_weight, self.pad_id, self.losses,
+                                                   self.label_smoothing if training else 0.0))
 
     # ------------------------------------------------------- incremental step
     def initial_cache(self, batch_size, length=None):
@@ -334,7 +337,7 @@ class TransformerDecoder(Decoder, keras.Model):
             num_heads=self.num_heads, d_ff=self.d_ff, max_length=self.max_length,
             dropout=self.dropout_rate, positions=self.positions,
             tie_embeddings=self.tie_embeddings, pad_id=self.pad_id, bos_id=self.bos_id,
-            eos_id=self.eos_id)
+            eos_id=self.eos_id, label_smoothing=self.label_smoothing)
         return config
 
     @classmethod
