@@ -181,6 +181,10 @@ def _clean_side(s: str) -> bool:
 def prepare_pairs(src, out, valid_fraction=0.05, workers=None, test_fraction=0.0) -> dict:
     from data_prep.sources.g2p import g2p_source_size
 
+    if valid_fraction + test_fraction >= 1:
+        raise DataError(f"--valid-fraction {valid_fraction} and --test-fraction {test_fraction} leave nothing to "
+                        f"train on; their sum must be below 1")
+
     n = g2p_source_size(src)  # a bad embedded source fails before the output folder is touched
     out = common.prepare_out_dir(out)
     skipped = common.Skipped()

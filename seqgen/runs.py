@@ -171,6 +171,7 @@ class Run:
         """
         import keras
 
+        import seqgen.train.schedules  # noqa: F401 (registers PerUpdate, which a checkpoint's optimizer may name)
         from seqgen.models.registry import import_all
 
         import_all()  # registers every serializable model class before deserializing

@@ -78,7 +78,13 @@ def _held_out(a, step):
 def _cmd_evaluate(a):
     from seqgen.tasks.base import load
 
+    if a.length_penalty is not None and not a.beam:
+        raise SeqgenError("--length-penalty scores beam search: add --beam K")
     if a.quality:
+        for flag, value, default in (("--split", a.split, "valid"), ("--references", a.references, "all"),
+                                     ("--length-penalty", a.length_penalty, None), ("--beam", a.beam, None)):
+            if value != default:
+                raise SeqgenError(f"{flag} does not go with --quality (which scores whole resyntheses of a vocoder)")
         return _cmd_quality(a)
     for flag, value in (("--utterances", a.utterances), ("--plot", a.plot), ("--audio-dir", a.audio_dir)):
         if value:

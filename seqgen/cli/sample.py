@@ -25,7 +25,7 @@ def _cmd_sample(a):
         res = vocoder.sample_many(a.run, a.out, mel_from=a.mel_from or (), mel=a.mel or (), method=a.method,
                                   temperature=a.temperature, seed=a.seed, speaker=a.speaker,
                                   batch_size=a.batch_size, chunk_size=a.chunk_size,
-                                  threads="auto" if a.threads is None else a.threads)
+                                  threads=0 if a.threads is None else a.threads)  # batches: all cores
         if a.json:
             pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
         return
@@ -48,9 +48,9 @@ def add(sub):
                                    "in batched loops into the --out folder (input k seeded SEED + k).")
     p.add_argument("--run", required=True, metavar="RUN")
     p.add_argument("--out", required=True, metavar="OUT.wav|DIR", help="the wav; with several inputs, a folder")
-    p.add_argument("--mel-from", nargs="+", metavar="FILE|DIR",
+    p.add_argument("--mel-from", nargs="+", action="extend", metavar="FILE|DIR",
                    help="audio file(s) whose mel conditions the model (resynthesis); a folder: its audio files")
-    p.add_argument("--mel", nargs="+", metavar="FILE.npy|DIR",
+    p.add_argument("--mel", nargs="+", action="extend", metavar="FILE.npy|DIR",
                    help="raw log-mel frames [frames, n_mels] (seqgen.data.audio.log_mel); a folder: its .npy files")
     p.add_argument("--batch-size", type=_positive_int, default=8,
                    help="several inputs: how many share one sampling loop (default 8)")
@@ -70,5 +70,5 @@ def add(sub):
     p.add_argument("--json", metavar="FILE", help="write the result (speed, step, ...) as JSON")
     p.add_argument("--threads", type=int, default=None,
                    help="TensorFlow intra-op threads (default 1 for cached/naive: fastest for one sequence on a "
-                        "CPU; all cores for parallel; 0 = TensorFlow's default, all cores)")
+                        "CPU; all cores for parallel and for several inputs; 0 = TensorFlow's default, all cores)")
     p.set_defaults(func=_cmd_sample)

@@ -30,8 +30,7 @@ SILENCE_MEL = float(np.log(1e-5))
 def _shards(data_dir, manifest, split) -> list[str]:
     names = manifest.get("splits", {}).get(split, {}).get("shards")
     if names is None:
-        hint = " (seqgen prepare pairs --test-fraction F makes one)" if split == "test" else ""
-        raise DataError(f"{data_dir}: the manifest has no '{split}' split{hint}")
+        raise DataError(f"{data_dir}: the manifest has no '{split}' split")
     paths = [str(pathlib.Path(data_dir) / n) for n in names]
     missing = [p for p in paths if not pathlib.Path(p).is_file()]
     if missing:

@@ -54,7 +54,8 @@ class ByteNet(Decoder, keras.Model):
         encoder: True = source encoder + decoder; False = decoder-only LM.
         unfold_a, unfold_b: target bound ``floor(a*|s| + b)`` of translation.
         dropout: block output dropout (training only).
-        label_smoothing: of the training loss (0 = off; validation reports plain NLL).
+        label_smoothing: of the training loss (0 = off). Validation and evaluation report plain NLL; the
+            logged training loss (and its curve) is the smoothed one.
         pad_id, bos_id, eos_id: special ids.
     """
 

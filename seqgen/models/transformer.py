@@ -113,7 +113,8 @@ class TransformerDecoder(Decoder, keras.Model):
         positions: ``"learned"`` (table) or ``"sinusoidal"``.
         tie_embeddings: output projection = transposed token embedding
             (plus an output bias); False = separate ``Dense(V)``.
-        label_smoothing: of the training loss (0 = off; validation reports plain NLL).
+        label_smoothing: of the training loss (0 = off). Validation and evaluation report plain NLL; the
+            logged training loss (and its curve) is the smoothed one.
         pad_id, bos_id, eos_id: special ids.
     """
 

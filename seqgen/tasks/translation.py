@@ -75,7 +75,12 @@ def translation_scores(model, data_dir, split="valid", beam_size=None, max_pairs
 
     if references not in REFERENCES:
         raise DataError(f"references must be one of {', '.join(REFERENCES)}, got {references!r}")
-    pairs = D.read_pairs(data_dir, split)
+    try:
+        pairs = D.read_pairs(data_dir, split)
+    except DataError as e:
+        if split == "test":
+            raise DataError(f"{e}; `seqgen prepare pairs --test-fraction F` makes one") from None
+        raise
     if not pairs:
         raise DataError(f"{data_dir}: the '{split}' split has no pairs")
     if references == "all":

@@ -233,8 +233,9 @@ def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=
                 batch_size=8, chunk_size=None, quiet=False, threads=None) -> dict:
     """Resynthesize several inputs (audio files for ``mel_from``, log-mel ``.npy`` for ``mel``; folders
     allowed) in batched sampling loops (:func:`generate_many`): ``out_dir/STEM.wav`` for each.  Input ``k``
-    (in the order given, folders sorted) is seeded ``seed + k``, so it is the audio ``seqgen sample`` makes
-    of it alone with that seed."""
+    (in the order given, folders sorted) is seeded ``seed + k``: from a WaveNet run it is the audio
+    ``seqgen sample`` makes of it alone with that seed (a student's rows draw their noise at the batch's
+    padded length, so theirs is another draw of the same distribution)."""
     from seqgen.data import audio as A
     from seqgen.utils.progress import progress
 

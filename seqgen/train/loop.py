@@ -35,33 +35,21 @@ from seqgen.utils.tf_import import tensorflow
 LN2 = math.log(2.0)
 
 
-def make_schedule(t: dict):
-    import keras
-
-    lr = float(t["learning_rate"])
-    if t["schedule"] == "constant":
-        return lr
-    if t["schedule"] == "exponential":
-        return keras.optimizers.schedules.ExponentialDecay(lr, int(t["decay_steps"]), float(t["decay_rate"]))
-    warm = int(t["warmup_steps"])
-    decay = max(1, int(t["steps"]) - warm)
-    if warm:
-        return keras.optimizers.schedules.CosineDecay(0.0, decay, alpha=float(t["final_lr_fraction"]),
-                                                      warmup_target=lr, warmup_steps=warm)
-    return keras.optimizers.schedules.CosineDecay(lr, decay, alpha=float(t["final_lr_fraction"]))
-
-
 def make_optimizer(t: dict):
     import keras
+
+    from seqgen.train.schedules import make_schedule
 
     kwargs = {}
     if t["clip_norm"]:
         kwargs["global_clipnorm"] = float(t["clip_norm"])
     if t["ema"]:
-        kwargs.update(use_ema=True, ema_momentum=float(t["ema"]))
+        kwargs.update(use_ema=True, ema_momentum=float(t["ema"]) ** (1.0 / max(1, int(t.get("grad_accumulation", 1)))))
     if int(t.get("grad_accumulation", 1)) > 1:
         # Keras sums the gradients of N batches and updates once; ``optimizer.iterations`` counts updates
-        # (the schedule's and seqgen's steps), clipping and Adam see the mean gradient of the N batches
+        # (seqgen's steps, Adam's bias correction; the schedule through schedules.PerUpdate), clipping and
+        # Adam see the mean gradient of the N batches.  The EMA of the weights moves on every batch: its
+        # momentum is taken to the N-th root, so ``train.ema`` keeps its meaning per step
         kwargs["gradient_accumulation_steps"] = int(t["grad_accumulation"])
     cls = keras.optimizers.AdamW if t["weight_decay"] else keras.optimizers.Adam
     if t["weight_decay"]:

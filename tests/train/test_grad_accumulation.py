@@ -46,9 +46,29 @@ def test_two_batches_of_4_accumulated_make_the_step_of_one_batch_of_8(espeak_voc
     assert dist(acc, big) < 0.05 * dist(small, big)
     rows = [json.loads(line) for line in (tmp_path / "acc" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == [3]
-    # a resumed run keeps accumulating: 3 more steps make 6 updates
+    # a resumed run keeps accumulating (its optimizer and schedule come back from the checkpoint): 3 more
+    # steps make 6 updates
     _train(espeak_vocoder_data, tmp_path / "acc", 6, resume=True)
     assert _weights(tmp_path / "acc")[0] == 6
+
+
+def test_the_schedule_and_the_ema_count_updates_not_batches():
+    import keras
+
+    from seqgen.train.loop import make_optimizer
+    from seqgen.train.schedules import PerUpdate, make_schedule
+
+    t = {"learning_rate": 1e-2, "schedule": "cosine", "warmup_steps": 10, "steps": 50, "final_lr_fraction": 0.1,
+         "clip_norm": 0, "ema": 0.9, "weight_decay": 0}
+    plain = make_schedule(t)
+    accumulated = make_schedule({**t, "grad_accumulation": 4})
+    assert isinstance(accumulated, PerUpdate)
+    for update in (0, 3, 10, 31, 49):          # Keras asks at its batch counter: 4 per update here
+        for batch in range(4 * update, 4 * update + 4):
+            assert float(accumulated(batch)) == pytest.approx(float(plain(update)))
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(accumulated))
+    assert float(again(41)) == pytest.approx(float(plain(10)))
+    assert make_optimizer({**t, "grad_accumulation": 4}).ema_momentum == pytest.approx(0.9 ** 0.25)
 
 
 def _weights_after_one_batch_of_4(data, tmp_path):
