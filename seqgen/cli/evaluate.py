@@ -69,7 +69,8 @@ def _held_out(a, step):
     task = load(a.run, step=step)
     data = task.data_dir(a.data)
     res = task.evaluate(data, a.split, beam=a.beam, max_pairs=a.max_pairs, max_windows=a.max_windows,
-                        references=a.references, length_penalty=a.length_penalty)
+                        references=a.references, length_penalty=a.length_penalty, context=a.context,
+                        window=a.window)
     res.update({"step": task.step, "checkpoint": task.checkpoint, "split": a.split, "data": str(data),
                 "run": str(a.run)})
     return res
@@ -82,7 +83,8 @@ def _cmd_evaluate(a):
         raise SeqgenError("--length-penalty scores beam search: add --beam K")
     if a.quality:
         for flag, value, default in (("--split", a.split, "valid"), ("--references", a.references, "all"),
-                                     ("--length-penalty", a.length_penalty, None), ("--beam", a.beam, None)):
+                                     ("--length-penalty", a.length_penalty, None), ("--beam", a.beam, None),
+                                     ("--context", a.context, 0), ("--window", a.window, None)):
             if value != default:
                 raise SeqgenError(f"{flag} does not go with --quality (which scores whole resyntheses of a vocoder)")
         return _cmd_quality(a)
@@ -120,6 +122,11 @@ def add(sub):
                    help="translation: beam search with K beams (default: greedy)")
     p.add_argument("--max-pairs", type=int, default=0,
                    help="translation: decode only the first N sources (0 = all)")
+    p.add_argument("--window", type=_positive_int, default=None,
+                   help="byte LM: bytes per evaluation window (default: the run's data.window)")
+    p.add_argument("--context", type=int, default=0, metavar="C",
+                   help="byte LM: overlapping windows that score every byte once with at least C bytes of context "
+                        "(0 = back-to-back windows; bench/peers/nanogpt_eval.py scores a peer the same way)")
     p.add_argument("--references", default="all", choices=["all", "first"],
                    help="translation: score each source once against all its targets in the split (default), or "
                         "every pair on its own with one reference")

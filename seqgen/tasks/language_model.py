@@ -19,16 +19,27 @@ from seqgen.errors import SeqgenError
 from seqgen.tasks.base import register_task
 from seqgen.tasks.byte_task import LN2, ByteTask, lm_inputs, token_nll
 
-def lm_nll(model, data_dir, split="valid", window=256, batch_size=16, max_windows=0, progress=False):
+def lm_nll(model, data_dir, split="valid", window=256, batch_size=16, max_windows=0, progress=False, context=0):
     """Bits per byte of a byte LM on consecutive non-overlapping windows of ``split``
-    (the first ``max_windows`` of them; 0 = all).
+    (the first ``max_windows`` of them; 0 = all).  With ``context`` > 0: on the overlapping windows of
+    :func:`seqgen.data.windows.scoring_windows` instead, every byte but the first scored once with at least
+    ``context`` bytes before it in its window (``max_windows`` then caps those windows).
 
-    Returns ``{"bits_per_byte", "nats_per_byte", "num_bytes", "num_windows", "window"}``.
+    Returns ``{"bits_per_byte", "nats_per_byte", "num_bytes", "num_windows", "window", "context"}``.
     """
     from seqgen.data import pipeline as D
 
     window = min(int(window), int(getattr(model, "max_length", window)))
-    x, y = D.byte_arrays(data_dir, split, window, int(max_windows) or None)
+    if context:
+        from seqgen.data.windows import scoring_windows
+
+        data = np.asarray(D.load_bytes(data_dir, split)).astype(np.int32)
+        plan = scoring_windows(len(data), window, int(context))[: int(max_windows) or None]
+        rows = plan[:, :1] + np.arange(window + 1)[None]
+        x, y = data[rows[:, :-1]], data[rows[:, 1:]].copy()
+        y[np.arange(window)[None] < plan[:, 1:]] = model.pad_id   # targets an earlier window scored: not again
+    else:
+        x, y = D.byte_arrays(data_dir, split, window, int(max_windows) or None)
     x = lm_inputs(x, model.bos_id)
     total, count = 0.0, 0.0
     bar = None
@@ -47,7 +58,7 @@ def lm_nll(model, data_dir, split="valid", window=256, batch_size=16, max_window
         bar.close()
     nats = total / max(count, 1.0)
     return {"bits_per_byte": nats / LN2, "nats_per_byte": nats, "num_bytes": int(count),
-            "num_windows": int(len(x)), "window": int(window)}
+            "num_windows": int(len(x)), "window": int(window), "context": int(context)}
 
 
 
@@ -122,6 +133,15 @@ class LanguageModel(ByteTask):
     kind = "text"
     verb = "generate"
     title = "byte language model"
+
+    def evaluate(self, data=None, split="valid", max_windows=0, progress=True, context=0, window=None, **_) -> dict:
+        """Bits per byte of ``split``: back-to-back windows of the run's ``data.window`` (or ``window``), or with
+        ``context`` the overlapping windows that score every byte once with that much context
+        (:func:`lm_nll`)."""
+        dcfg = self.config().get("data", {})
+        return lm_nll(self.model, self.data_dir(data), split, int(window or dcfg.get("window", 256)),
+                      int(dcfg.get("valid_batch_size", 16)), max_windows=int(max_windows), progress=progress,
+                      context=int(context))
 
     def generate(self, prompt="", max_bytes=256, temperature=1.0, top_k=0, top_p=1.0, seed=0, method=CACHED,
                  chunk=None, write=None) -> str:
