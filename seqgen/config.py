@@ -59,6 +59,7 @@ DEFAULTS = {
     "sample": {
         "method": "cached",
         "temperature": 1.0,
+        "top_p": 1.0,            # vocoders with a categorical head: sample from this nucleus of each step (1 = off)
         "seconds": 2.0,
         "seed": 0,
         "chunk_size": 4096,

@@ -20,6 +20,18 @@ def _temperatures(text):
     return values if len(values) > 1 else values[0]
 
 
+def _top_ps(text):
+    import argparse
+
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1] or a comma-separated list, got {text!r}") from None
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"top-p values must be in (0, 1], got {text!r}")
+    return values if len(values) > 1 else values[0]
+
+
 def _checkpoints(text):
     """``all``, a step, or comma-separated steps."""
     import argparse
@@ -48,7 +60,7 @@ def _cmd_quality(a):
     from seqgen.tasks.base import load
 
     options = dict(data=a.data, utterances=a.utterances, subset=a.subset, max_utterances=a.max_utterances,
-                   method=a.method, temperature=a.temperature, seed=a.seed, batch_size=a.batch_size)
+                   method=a.method, temperature=a.temperature, seed=a.seed, batch_size=a.batch_size, top_p=a.top_p)
     if _several(a):
         from seqgen.quality.curve import quality_curve
 
@@ -88,7 +100,8 @@ def _cmd_evaluate(a):
             if value != default:
                 raise SeqgenError(f"{flag} does not go with --quality (which scores whole resyntheses of a vocoder)")
         return _cmd_quality(a)
-    for flag, value in (("--utterances", a.utterances), ("--plot", a.plot), ("--audio-dir", a.audio_dir)):
+    for flag, value in (("--utterances", a.utterances), ("--plot", a.plot), ("--audio-dir", a.audio_dir),
+                        ("--top-p", a.top_p)):
         if value:
             raise SeqgenError(f"{flag} goes with --quality (speech-quality scoring of a vocoder run)")
 
@@ -150,6 +163,9 @@ def add(sub):
     q.add_argument("--temperature", type=_temperatures, default=None, metavar="T[,T...]",
                    help="sampling temperature; several (e.g. 0.6,0.8,1.0) are tried on the yardstick's dev "
                         "utterances and the best by PESQ-WB is reported on --subset (needs --utterances)")
+    q.add_argument("--top-p", type=_top_ps, default=None, metavar="P[,P...]",
+                   help="sample each step from this nucleus of the head's classes (1 = off; default: the run's "
+                        "sample.top_p); several, with several temperatures, form the grid chosen on dev")
     q.add_argument("--seed", type=int, default=None)
     q.add_argument("--batch-size", type=_positive_int, default=8, help="utterances per sampling loop")
     q.add_argument("--plot", metavar="OUT.png", help="per-utterance scores and one utterance's spectrograms")

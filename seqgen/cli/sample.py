@@ -25,7 +25,7 @@ def _cmd_sample(a):
         res = vocoder.sample_many(a.run, a.out, mel_from=a.mel_from or (), mel=a.mel or (), method=a.method,
                                   temperature=a.temperature, seed=a.seed, speaker=a.speaker,
                                   batch_size=a.batch_size, chunk_size=a.chunk_size,
-                                  threads=0 if a.threads is None else a.threads)  # batches: all cores
+                                  threads=0 if a.threads is None else a.threads, top_p=a.top_p)  # batches: all cores
         if a.json:
             pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
         return
@@ -36,7 +36,7 @@ def _cmd_sample(a):
                          mel=a.mel[0] if a.mel else None, seconds=a.seconds, method=a.method,
                          temperature=a.temperature, seed=a.seed, speaker=a.speaker, plot=a.plot,
                          chunk_size=a.chunk_size, threads="auto" if a.threads is None else a.threads,
-                         stream=a.stream)
+                         stream=a.stream, top_p=a.top_p)
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
 
@@ -60,6 +60,10 @@ def add(sub):
                         "receptive field per sample (reference); parallel: a Parallel WaveNet student run "
                         "(`seqgen distill`), all samples at once")
     p.add_argument("--temperature", type=_nonneg_float, default=None)
+    p.add_argument("--top-p", type=float, default=None, metavar="P",
+                   help="categorical heads: sample each step from the smallest set of classes holding P of its "
+                        "probability (1 = off; default: the run's sample.top_p); the unlikely tail, where a wrong "
+                        "draw is a click, is never drawn")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--speaker", default=None, help="speaker name or index (multi-speaker runs)")
     p.add_argument("--chunk-size", type=_positive_int, default=None, help="samples per compiled chunk")

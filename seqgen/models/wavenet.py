@@ -376,6 +376,20 @@ class WaveNet(Decoder, keras.Model):
         for ``bias``).  Cached generation leaves ``num_forced`` at 0; the naive
         reference feeds known samples through ``forced`` with the SAME compiled
         function, so the two methods share every floating-point operation."""
+        return self._loop_body(x0, cache, start, num_steps, noise, bias, forced, num_forced, temperature, 1.0)
+
+    def _loop_fn_top_p(self, x0, cache, start, num_steps, noise, bias, forced, num_forced, temperature, top_p):
+        """:meth:`_loop_fn` sampling from the nucleus ``top_p`` of each step's distribution (its own compiled
+        function: the default one skips the nucleus' sort)."""
+        return self._loop_body(x0, cache, start, num_steps, noise, bias, forced, num_forced, temperature, top_p)
+
+    def _loop(self, b, chunk, top_p):
+        """The compiled chunk function and the extra arguments its calls end with."""
+        if top_p >= 1.0:
+            return self._get_compiled(("loop", b, chunk), self._loop_fn), ()
+        return self._get_compiled(("loop-top-p", b, chunk), self._loop_fn_top_p), (np.float32(top_p),)
+
+    def _loop_body(self, x0, cache, start, num_steps, noise, bias, forced, num_forced, temperature, top_p):
         per_step = bias if self.cond_channels else None
         const = None if self.cond_channels else bias
         dist = self.distribution
@@ -386,7 +400,7 @@ class WaveNet(Decoder, keras.Model):
                 return self.decode_step(x_t, c, t, ctx[0], weights, lpc_t=ctx[1])
 
             def sample(params, nz):
-                e = dist.sample(params[:, :-1], nz, temperature)
+                e = dist.sample(params[:, :-1], nz, temperature, top_p=top_p)
                 s = ops.clip(params[:, -1] + ops.round(dist.to_waveform(e) * 32768.0), -32768.0, 32767.0)
                 return ops.stack([ops.cast(e, "int32"), ops.cast(s, "int32")], axis=1)
 
@@ -397,6 +411,8 @@ class WaveNet(Decoder, keras.Model):
             return self.decode_step(x_t, c, t, ctx if per_step is not None else const, weights)
 
         def sample(params, nz):
+            if top_p is not None and not (isinstance(top_p, float) and top_p >= 1.0):
+                return dist.sample(params, nz, temperature, top_p=top_p)
             return dist.sample(params, nz, temperature)
 
         return decode_loop(step, sample, x0, cache, noise=noise, context=per_step,
@@ -407,14 +423,14 @@ class WaveNet(Decoder, keras.Model):
                                        self.hop_length, self.num_speakers)
 
     def generate(self, num_samples=None, mel=None, speaker=None, batch_size=1, method=CACHED,
-                 temperature=1.0, seed=0, chunk_size=4096, progress=None):
+                 temperature=1.0, seed=0, chunk_size=4096, progress=None, top_p=1.0):
         """Sample a waveform ``[B, N]`` float32 in [-1, 1].
 
         Same arguments as :meth:`generate_samples`, whose output is
         converted with :meth:`waveform`.
         """
         samples = self.generate_samples(num_samples, mel, speaker, batch_size, method,
-                                        temperature, seed, chunk_size, progress)
+                                        temperature, seed, chunk_size, progress, top_p)
         return self.waveform(samples)
 
     def waveform(self, samples, previous=None):
@@ -528,7 +544,7 @@ class WaveNet(Decoder, keras.Model):
         return silence
 
     def generate_samples(self, num_samples=None, mel=None, speaker=None, batch_size=1,
-                         method=CACHED, temperature=1.0, seed=0, chunk_size=4096, progress=None):
+                         method=CACHED, temperature=1.0, seed=0, chunk_size=4096, progress=None, top_p=1.0):
         """Sample ``[B, N]`` raw samples (int32 classes for a categorical
         distribution, float32 otherwise).
 
@@ -553,8 +569,12 @@ class WaveNet(Decoder, keras.Model):
                 and 20 layers x 128): lower it for large batches.
             progress: ``callable(done, total)`` called after each chunk
                 (each 256 samples for ``naive``).
+            top_p: sample each step from the smallest set of classes holding this much of its
+                probability (1 = off; a categorical head, cached or naive): the tail of unlikely classes,
+                where a wrong draw is a click, is never drawn.
         """
         self.check_method(method)
+        top_p = self._check_top_p(top_p, method)
         if self.lpc_order and method == NAIVE_CONV:
             raise ValueError("method 'naive-conv' is not available with linear prediction (lpc_order): use "
                              "'cached' or 'naive'")
@@ -562,12 +582,22 @@ class WaveNet(Decoder, keras.Model):
         noise = self.noise(b, 0, n, seed)
         x0 = self._first_input(b)
         if method == CACHED:
-            samples = self._generate_cached(b, n, mel, spk, noise, x0, temperature, chunk_size, progress)
+            samples = self._generate_cached(b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p)
         elif method == NAIVE:
-            samples = self._generate_naive(b, n, mel, spk, noise, x0, temperature, chunk_size, progress)
+            samples = self._generate_naive(b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p)
         else:
             samples = self._generate_naive_conv(b, n, mel, spk, noise, x0, temperature, progress)
         return samples
+
+    def _check_top_p(self, top_p, method=CACHED):
+        top_p = float(top_p)
+        if not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        if top_p < 1.0 and not self.distribution.input_is_discrete:
+            raise ValueError("top_p samples from a nucleus of classes: it needs a categorical head")
+        if top_p < 1.0 and method == NAIVE_CONV:
+            raise ValueError("top_p is not available with method 'naive-conv': use 'cached' or 'naive'")
+        return top_p
 
     def noise(self, batch, start, length, seed):
         """The uniforms of positions ``[start, start + length)`` of a generation seeded with ``seed``:
@@ -596,17 +626,18 @@ class WaveNet(Decoder, keras.Model):
         return x0
 
     def generate_stream(self, num_samples=None, mel=None, speaker=None, batch_size=1, temperature=1.0, seed=0,
-                        chunk_size=4096, progress=None):
+                        chunk_size=4096, progress=None, top_p=1.0):
         """Cached generation as a stream: yields the waveform ``[B, n_k]`` float32 chunk by chunk.
 
         Memory stays constant in the length (the noise of each chunk is drawn when it is needed, the
         conditioning is computed per chunk, the queues, the predictor's ring and the de-emphasis state
         are carried), and the chunks put together are :meth:`generate`'s waveform (``method="cached"``,
         same arguments) bit for bit."""
+        top_p = self._check_top_p(top_p)
         b, n, mel, spk = self._prepare(num_samples, mel, speaker, batch_size)
         state = None
         for _, samples in self._cached_chunks(b, n, mel, spk, seed, self._first_input(b), temperature, chunk_size,
-                                              progress):
+                                              progress, top_p):
             if self.lpc_order:
                 y = samples[..., 1].astype(np.float32) / np.float32(32768.0)
             else:
@@ -663,17 +694,18 @@ class WaveNet(Decoder, keras.Model):
             out = np.concatenate([out, pad], axis=1)
         return out
 
-    def _generate_cached(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress):
+    def _generate_cached(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p=1.0):
         out = np.zeros((b, n) + x0.shape[1:], x0.dtype)
-        for start, samples in self._cached_chunks(b, n, mel, spk, noise, x0, temperature, chunk_size, progress):
+        for start, samples in self._cached_chunks(b, n, mel, spk, noise, x0, temperature, chunk_size, progress,
+                                                  top_p):
             out[:, start:start + samples.shape[1]] = samples
         return out
 
-    def _cached_chunks(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress):
+    def _cached_chunks(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p=1.0):
         """Yields ``(start, samples [B, steps, ...])`` chunk by chunk.  ``noise``: all of it ``[B, n, ...]``,
         or an int seed (each chunk's noise drawn when it is needed, see :meth:`noise`)."""
         chunk = self._chunk_len(n, chunk_size)
-        loop = self._get_compiled(("loop", b, chunk), self._loop_fn)
+        loop, extra = self._loop(b, chunk, top_p)
         bias_of = self._chunk_bias(b, chunk, mel, spk)
         cache = self.initial_cache(b)
         x = x0
@@ -686,12 +718,12 @@ class WaveNet(Decoder, keras.Model):
             else:
                 nz = self._window(noise, start, chunk, 0.5)
             buf, x, cache, _ = loop(x, cache, np.int32(start), np.int32(steps), nz, bias_of(start),
-                                    forced, zero, temp)
+                                    forced, zero, temp, *extra)
             yield start, ops.convert_to_numpy(buf)[:, :steps]
             if progress is not None:
                 progress(start + steps, n)
 
-    def _generate_naive(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress):
+    def _generate_naive(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p=1.0):
         """The reference: every sample ``t`` recomputes its whole receptive
         field ``[t-w+1, t]`` from empty queues, feeding the known samples
         (teacher forcing) through the same compiled chunk function as cached
@@ -700,7 +732,7 @@ class WaveNet(Decoder, keras.Model):
         ``lpc_order`` samples earlier, so the predictor's ring holds the same samples."""
         w = self.receptive_field + self.lpc_order
         chunk = self._chunk_len(n, chunk_size)
-        loop = self._get_compiled(("loop", b, chunk), self._loop_fn)
+        loop, extra = self._loop(b, chunk, top_p)
         bias_of = self._chunk_bias(b, chunk, mel, spk)
         per_step = self.cond_channels > 0
         biases = {}
@@ -736,7 +768,7 @@ class WaveNet(Decoder, keras.Model):
                 steps = min(chunk, t + 1 - p)
                 buf, x, cache, _ = loop(x, cache, np.int32(p), np.int32(steps),
                                         self._window(noise, p, chunk, 0.5), bias_rows(p),
-                                        self._window(inputs, p + 1, chunk, 0), np.int32(t - p), temp)
+                                        self._window(inputs, p + 1, chunk, 0), np.int32(t - p), temp, *extra)
             inputs[:, t + 1] = ops.convert_to_numpy(buf)[:, t - p]
             if progress is not None and ((t + 1) % 256 == 0 or t + 1 == n):
                 progress(t + 1, n)

@@ -103,13 +103,14 @@ def trained_on(run_info, ids) -> list[str] | None:
 # --------------------------------------------------------------------------- resynthesis
 
 
-def resynthesize(model, utts, speakers, method, temperature, seed, batch_size=8, progress=None, chunk_size=4096):
+def resynthesize(model, utts, speakers, method, temperature, seed, batch_size=8, progress=None, chunk_size=4096,
+                 top_p=1.0):
     """Audio for each utterance's normalized mel (``utts[k]["mel"]``): :func:`seqgen.tasks.vocoder.generate_many`,
     utterance ``k`` seeded ``seed + k`` whatever its batch.  Returns ``(list, seconds)``."""
     from seqgen.tasks.vocoder import generate_many
 
     return generate_many(model, [u["mel"] for u in utts], speakers, method, temperature, int(seed), batch_size,
-                         chunk_size, progress)
+                         chunk_size, progress, top_p=top_p)
 
 
 # --------------------------------------------------------------------------- floor and ceiling
@@ -180,7 +181,7 @@ def _clean(obj):
 
 def evaluate_quality(run, data=None, utterances=None, subset="eval", max_utterances=24, method=None,
                      temperature=None, seed=None, batch_size=8, gl_iterations=gl.ITERATIONS, json_out=None,
-                     plot=None, audio_dir=None, quiet=False) -> dict:
+                     plot=None, audio_dir=None, quiet=False, top_p=None) -> dict:
     """The quality report of a vocoder run (see the module docstring); writes ``json_out``, ``plot`` (PNG)
     and, with ``audio_dir``, each utterance's ``ID.model.wav`` and ``ID.griffin_lim.wav``.  ``run``: a run
     directory or its loaded :class:`~seqgen.tasks.vocoder.Vocoder` (``seqgen.load(RUN).quality(...)``)."""
@@ -206,13 +207,17 @@ def evaluate_quality(run, data=None, utterances=None, subset="eval", max_utteran
     model_type = info.get("model_type", "wavenet")
     method = method or scfg.get("method", PARALLEL if model_type in STUDENT_TYPES else CACHED)
     _check_method(run_dir, model_type, method)
-    if isinstance(temperature, (list, tuple)) and len(temperature) > 1:
-        return _choose_temperature_on_dev(task, [float(t) for t in temperature], data, utterances, subset,
+    temps = [float(t) for t in (temperature if isinstance(temperature, (list, tuple))
+                                else [scfg.get("temperature", 1.0) if temperature is None else temperature])]
+    nuclei = [float(p) for p in (top_p if isinstance(top_p, (list, tuple))
+                                 else [scfg.get("top_p", 1.0) if top_p is None else top_p])]
+    if len(temps) * len(nuclei) > 1:
+        return _choose_temperature_on_dev(task, [(t, p) for t in temps for p in nuclei], data, utterances, subset,
                                           max_utterances, method, seed, batch_size, gl_iterations, json_out, plot,
                                           audio_dir, quiet)
-    if isinstance(temperature, (list, tuple)):
-        temperature = temperature[0]
-    temperature = float(scfg.get("temperature", 1.0) if temperature is None else temperature)
+    temperature, top_p = temps[0], nuclei[0]
+    if top_p < 1.0 and model_type in STUDENT_TYPES:
+        raise SeqgenError("--top-p samples a categorical head's nucleus; a Parallel WaveNet student has none")
     seed = int(scfg.get("seed", 0) if seed is None else seed)
     data = task.data_dir(data)
 
@@ -241,7 +246,7 @@ def evaluate_quality(run, data=None, utterances=None, subset="eval", max_utteran
         state[0] = max(state[0], d)
 
     wavs, secs = resynthesize(model, utts, [u.get("speaker") for u in utts], method, temperature, seed,
-                              batch_size, on_progress)
+                              batch_size, on_progress, top_p=top_p)
     bar.close()
 
     rows = []
@@ -271,7 +276,7 @@ def evaluate_quality(run, data=None, utterances=None, subset="eval", max_utteran
         diffs[key] = bootstrap.paired_difference(a, b, seed=seed)
     report = {
         "run": str(run_dir), "step": task.step, "checkpoint": task.checkpoint, "model_type": model_type,
-        "method": method, "temperature": temperature, "seed": seed, "data": str(data),
+        "method": method, "temperature": temperature, "top_p": top_p, "seed": seed, "data": str(data),
         "utterances": {"list": str(utterances) if utterances else None, "subset": subset if utterances else "valid",
                        "count": len(rows), "seconds": round(sum(r["seconds"] for r in rows), 3),
                        "trained_on": seen},
@@ -303,10 +308,11 @@ def evaluate_quality(run, data=None, utterances=None, subset="eval", max_utteran
 DEV_CRITERION = ("pesq_wb", "dnsmos_ovrl")
 
 
-def _choose_temperature_on_dev(task, temperatures, data, utterances, subset, max_utterances, method, seed,
+def _choose_temperature_on_dev(task, candidates, data, utterances, subset, max_utterances, method, seed,
                                batch_size, gl_iterations, json_out, plot, audio_dir, quiet):
-    """Score the yardstick's ``dev`` rows at each temperature, keep the best by :data:`DEV_CRITERION`, then
-    report ``subset`` at that temperature; the report's ``temperature_choice`` keeps the dev figures."""
+    """Score the yardstick's ``dev`` rows at each ``(temperature, top_p)`` candidate, keep the best by
+    :data:`DEV_CRITERION`, then report ``subset`` with it; the report's ``temperature_choice`` keeps the dev
+    figures."""
     from seqgen.quality import yardstick
 
     if not utterances:
@@ -317,27 +323,35 @@ def _choose_temperature_on_dev(task, temperatures, data, utterances, subset, max
     if not yardstick.read(utterances, "dev"):
         raise SeqgenError(f"{utterances}: no dev rows to choose the temperature on")
     dev = {}
-    for t in temperatures:
+    for t, p in candidates:
         r = evaluate_quality(task, data, utterances, "dev", max_utterances, method, t, seed, batch_size,
-                             gl_iterations, quiet=True)
-        dev[t] = {k: r["mean"]["model"].get(k) for k in ("pesq_wb", "stoi", "dnsmos_ovrl", "mcd_db", "log_mel_l1")}
+                             gl_iterations, quiet=True, top_p=p)
+        dev[(t, p)] = {k: r["mean"]["model"].get(k) for k in ("pesq_wb", "stoi", "dnsmos_ovrl", "mcd_db",
+                                                              "log_mel_l1")}
         if not quiet:
-            print(f"dev T={t}: " + ", ".join(f"{k} {v:.3f}" for k, v in dev[t].items() if v is not None),
-                  file=sys.stderr)
+            print(f"dev T={t} top-p={p}: " + ", ".join(f"{k} {v:.3f}" for k, v in dev[(t, p)].items()
+                                                     if v is not None), file=sys.stderr)
 
     def rank(t):
         return tuple(-np.inf if dev[t].get(k) is None or not np.isfinite(dev[t][k]) else dev[t][k]
                      for k in DEV_CRITERION)
 
-    best = max(temperatures, key=rank)
+    best = max(candidates, key=rank)
     if not quiet:
-        print(f"temperature {best} (best of {temperatures} on the dev utterances by {DEV_CRITERION[0]})",
-              file=sys.stderr)
-    report = evaluate_quality(task, data, utterances, subset, max_utterances, method, best, seed, batch_size,
-                              gl_iterations, None, plot, audio_dir, quiet)
-    report["temperature_choice"] = _clean({"candidates": temperatures, "chosen": best,
-                                           "criterion": f"dev mean {' then '.join(DEV_CRITERION)} (higher is better)",
-                                           "dev": {str(t): v for t, v in dev.items()}})
+        print(f"temperature {best[0]}, top-p {best[1]} (best of {len(candidates)} on the dev utterances by "
+              f"{DEV_CRITERION[0]})", file=sys.stderr)
+    report = evaluate_quality(task, data, utterances, subset, max_utterances, method, best[0], seed, batch_size,
+                              gl_iterations, None, plot, audio_dir, quiet, top_p=best[1])
+
+    def name(c):  # "0.8" when top-p is off (as before), else "0.8,top_p=0.95"
+        return f"{c[0]}" if c[1] >= 1.0 else f"{c[0]},top_p={c[1]}"
+
+    temps = sorted({t for t, _ in candidates})
+    report["temperature_choice"] = _clean({
+        "candidates": temps if all(p >= 1.0 for _, p in candidates) else [list(c) for c in candidates],
+        "chosen": best[0] if best[1] >= 1.0 else list(best), "temperature": best[0], "top_p": best[1],
+        "criterion": f"dev mean {' then '.join(DEV_CRITERION)} (higher is better)",
+        "dev": {name(c): v for c, v in dev.items()}})
     if json_out:
         p = pathlib.Path(json_out)
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -348,7 +362,8 @@ def _choose_temperature_on_dev(task, temperatures, data, utterances, subset, max
 def summary_table(report) -> str:
     """The means and paired differences as an aligned text table."""
     m = report["mean"]
-    lines = [f"{report['run']} step {report['step']} ({report['method']}, T={report['temperature']}) on "
+    nucleus = "" if (report.get("top_p") or 1.0) >= 1.0 else f", top-p {report['top_p']}"
+    lines = [f"{report['run']} step {report['step']} ({report['method']}, T={report['temperature']}{nucleus}) on "
              f"{report['utterances']['count']} utterances ({report['utterances']['seconds']:.1f} s)",
              f"{'score':<16}{'model':>9}{'Griffin-Lim':>13}{'recording':>11}   model - GL [95% CI]"]
     for key, higher in metrics.HIGHER_IS_BETTER.items():

@@ -85,8 +85,13 @@ def _check_method(run_dir, model_type, method):
                           f"not {method}")
 
 
+def top_p_kwargs(top_p) -> dict:
+    """``generate``'s nucleus argument: none when it is off (a student's ``generate`` has no such argument)."""
+    return {} if top_p is None or float(top_p) >= 1.0 else {"top_p": float(top_p)}
+
+
 def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperature=None, seed=None,
-           speaker=None, chunk_size=None, threads=None, conditioned=False) -> dict:
+           speaker=None, chunk_size=None, threads=None, conditioned=False, top_p=None) -> dict:
     """What a sampling call needs: the model, its generation arguments, the resolved options.
     ``conditioned``: the caller brings its own mels (checked to fit the model, not read here)."""
     from seqgen.models.registry import STUDENT_TYPES
@@ -104,9 +109,17 @@ def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperat
         threads = 0 if method == PARALLEL else 1
     configure_threads(threads)
     temperature = float(scfg.get("temperature", 1.0) if temperature is None else temperature)
+    top_p = float(scfg.get("top_p", 1.0) if top_p is None else top_p)
+    if not 0.0 < top_p <= 1.0:
+        raise SeqgenError(f"--top-p must be in (0, 1], got {top_p}")
+    if top_p < 1.0 and model_type in STUDENT_TYPES:
+        raise SeqgenError(f"--top-p samples a categorical head's nucleus; {run_dir} is a Parallel WaveNet student")
     seed = int(scfg.get("seed", 0) if seed is None else seed)
     chunk_size = int(chunk_size or scfg.get("chunk_size", 4096))
     model, step, ckpt = run.load_model(use_ema=True, compile=False)
+    if top_p < 1.0 and not model.distribution.input_is_discrete:
+        raise SeqgenError(f"--top-p samples a categorical head's nucleus; {run_dir}'s head is "
+                          f"{type(model.distribution).__name__}")
     sr = int(info["data"]["sample_rate"])
     kwargs = {}
     reference = None
@@ -131,24 +144,26 @@ def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperat
     elif speaker is not None:
         raise SeqgenError(f"--speaker {speaker}: {run_dir} has no speaker conditioning")
     return {"model": model, "step": step, "ckpt": ckpt, "sr": sr, "n": n, "kwargs": kwargs, "method": method,
-            "temperature": temperature, "seed": seed, "chunk_size": chunk_size, "reference": reference}
+            "temperature": temperature, "top_p": top_p, "seed": seed, "chunk_size": chunk_size,
+            "reference": reference}
 
 
 def stream(run_dir, mel_from=None, mel=None, seconds=None, temperature=None, seed=None, speaker=None,
-           chunk_size=None, threads=None, progress=None):
+           chunk_size=None, threads=None, progress=None, top_p=None):
     """Audio of a WaveNet run as it is made: yields float32 chunks ``[n_k]`` (cached generation, see
     :meth:`~seqgen.models.wavenet.WaveNet.generate_stream`); put together they are :func:`sample`'s audio."""
-    st = _setup(run_dir, mel_from, mel, seconds, CACHED, temperature, seed, speaker, chunk_size, threads)
+    st = _setup(run_dir, mel_from, mel, seconds, CACHED, temperature, seed, speaker, chunk_size, threads,
+                top_p=top_p)
     model = st["model"]
     if not hasattr(model, "generate_stream"):
         raise SeqgenError(f"{run_dir}: streaming needs a WaveNet run (cached generation)")
     for chunk in model.generate_stream(temperature=st["temperature"], seed=st["seed"], chunk_size=st["chunk_size"],
-                                       progress=progress, **st["kwargs"]):
+                                       progress=progress, **st["kwargs"], **top_p_kwargs(st["top_p"])):
         yield chunk[0]
 
 
 def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, temperature=None, seed=None,
-           speaker=None, plot=False, chunk_size=None, quiet=False, threads=None, stream=False) -> dict:
+           speaker=None, plot=False, chunk_size=None, quiet=False, threads=None, stream=False, top_p=None) -> dict:
     """Generate ``out`` from a run.  ``threads``: TensorFlow intra-op threads (None: leave
     as is; ``"auto"``: 1 for cached/naive, all cores for parallel).  ``stream``: write the audio
     chunk by chunk as it is made (cached generation; the same file as without)."""
@@ -158,7 +173,7 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
     if stream and method not in (None, CACHED):
         raise SeqgenError(f"--stream writes cached generation; --method {method} cannot stream")
     st = _setup(run_dir, mel_from, mel, seconds, CACHED if stream else method, temperature, seed, speaker,
-                chunk_size, threads)
+                chunk_size, threads, top_p=top_p)
     model, method, n, sr = st["model"], st["method"], st["n"], st["sr"]
     temperature, seed, chunk_size, kwargs = st["temperature"], st["seed"], st["chunk_size"], st["kwargs"]
     if stream and not hasattr(model, "generate_stream"):
@@ -178,20 +193,20 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
         length = 0
         with A.Writer(out, sr) as writer:
             for chunk in model.generate_stream(temperature=temperature, seed=seed, chunk_size=chunk_size,
-                                               progress=on_progress, **kwargs):
+                                               progress=on_progress, **kwargs, **top_p_kwargs(st["top_p"])):
                 writer.write(chunk[0])
                 length += chunk.shape[1]
         secs_taken = time.time() - t0
         wav = A.load(out) if plot else None
     else:
         wav = model.generate(method=method, temperature=temperature, seed=seed, chunk_size=chunk_size,
-                             progress=on_progress, **kwargs)[0]
+                             progress=on_progress, **kwargs, **top_p_kwargs(st["top_p"]))[0]
         secs_taken = time.time() - t0
         A.save(out, wav, sr)
         length = len(wav)
     bar.close()
     result = {"out": str(out), "num_samples": int(length), "seconds": length / sr, "sample_rate": sr,
-              "method": method, "stream": bool(stream), "seed": seed, "temperature": temperature,
+              "method": method, "stream": bool(stream), "seed": seed, "temperature": temperature, "top_p": st["top_p"],
               "step": st["step"], "checkpoint": st["ckpt"].name, "samples_per_sec": length / max(secs_taken, 1e-9),
               "wall_seconds": secs_taken}
     if plot:
@@ -230,7 +245,7 @@ def _expand(paths, suffixes, flag):
 
 
 def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=None, seed=None, speaker=None,
-                batch_size=8, chunk_size=None, quiet=False, threads=None) -> dict:
+                batch_size=8, chunk_size=None, quiet=False, threads=None, top_p=None) -> dict:
     """Resynthesize several inputs (audio files for ``mel_from``, log-mel ``.npy`` for ``mel``; folders
     allowed) in batched sampling loops (:func:`generate_many`): ``out_dir/STEM.wav`` for each.  Input ``k``
     (in the order given, folders sorted) is seeded ``seed + k``: from a WaveNet run it is the audio
@@ -250,7 +265,7 @@ def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=
                               f"rename one")
         stems[f.stem] = f
     st = _setup(run_dir, method=method, temperature=temperature, seed=seed, speaker=speaker,
-                chunk_size=chunk_size, threads=threads, conditioned=True)
+                chunk_size=chunk_size, threads=threads, conditioned=True, top_p=top_p)
     model, info = st["model"], Run(run_dir).info()
     mels = [conditioning_from(info, mel_from=f)[0] if k < len(audio_files) else conditioning_from(info, mel_npy=f)[0]
             for k, f in enumerate(files)]
@@ -268,7 +283,7 @@ def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=
         state[0] = max(state[0], d)
 
     wavs, secs = generate_many(model, mels, speakers, st["method"], st["temperature"], st["seed"],
-                               batch_size, st["chunk_size"], on_progress)
+                               batch_size, st["chunk_size"], on_progress, top_p=st["top_p"])
     bar.close()
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -280,6 +295,7 @@ def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=
     made = sum(len(w) for w in wavs)
     result = {"out_dir": str(out_dir), "count": len(items), "seconds": made / st["sr"], "sample_rate": st["sr"],
               "method": st["method"], "batch_size": int(batch_size), "temperature": st["temperature"],
+              "top_p": st["top_p"],
               "seed": st["seed"], "step": st["step"], "checkpoint": st["ckpt"].name, "wall_seconds": secs,
               "samples_per_sec": made / max(secs, 1e-9), "real_time_factor": made / st["sr"] / max(secs, 1e-9),
               "items": items}
@@ -291,7 +307,7 @@ def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=
 
 
 def generate_many(model, mels, speakers=None, method=CACHED, temperature=1.0, seeds=0, batch_size=8,
-                  chunk_size=4096, progress=None):
+                  chunk_size=4096, progress=None, top_p=1.0):
     """Audio for each normalized mel ``[frames, n_mels]`` of ``mels``, several per sampling loop: batches of
     ``batch_size`` mels of similar length, each padded at its end with zero frames and cut back to
     ``frames * hop``.  Zeros are what the upsampler pads a mel's end with itself (its frame convolution
@@ -327,7 +343,7 @@ def generate_many(model, mels, speakers=None, method=CACHED, temperature=1.0, se
                 progress(base + int(d) * rows)
 
         wav = model.generate(method=method, temperature=temperature, seed=[int(seeds[k]) for k in group],
-                             chunk_size=chunk_size, progress=on_progress, **kwargs)
+                             chunk_size=chunk_size, progress=on_progress, **kwargs, **top_p_kwargs(top_p))
         for row, k in enumerate(group):
             out[k] = np.asarray(wav[row][: len(mels[k]) * hop], np.float32)
         done += frames * hop * len(group)

@@ -99,6 +99,25 @@ def test_cached_equals_naive_categorical(kernel_size):
     assert len(np.unique(cached)) > 20
 
 
+@pytest.mark.parametrize("lpc", [False, True])
+def test_top_p_cuts_the_tail_and_cached_still_equals_naive(lpc):
+    model = _lpc_model(0.86) if lpc else _conditioned(2)
+    kw = dict(mel=np.random.default_rng(2).normal(size=(2, 24, 5)).astype(np.float32), chunk_size=64, seed=5)
+    if not lpc:
+        kw["speaker"] = [0, 2]
+    plain = model.generate_samples(**kw)
+    np.testing.assert_array_equal(model.generate_samples(top_p=1.0, **kw), plain)   # 1 = off, the same draw
+    cached = model.generate_samples(top_p=0.5, **kw)
+    naive = model.generate_samples(top_p=0.5, method="naive", **kw)
+    np.testing.assert_array_equal(cached, naive)
+    assert not np.array_equal(cached, plain)
+    # a nucleus of half the mass keeps fewer distinct classes than the whole distribution
+    classes = (lambda a: a[..., 0]) if lpc else (lambda a: a)
+    assert len(np.unique(classes(cached))) < len(np.unique(classes(plain)))
+    with pytest.raises(ValueError, match="top_p must be in"):
+        model.generate_samples(top_p=0.0, **kw)
+
+
 def test_cached_equals_naive_continuous_and_waveform():
     model = _conditioned(2, {"type": "mixture_logistic", "num_mixtures": 3, "num_classes": 65536}, seed=3)
     mel = np.random.default_rng(4).normal(size=(1, 20, 5)).astype(np.float32)

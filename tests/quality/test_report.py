@@ -69,6 +69,27 @@ def test_temperature_chosen_on_dev_then_reported_on_eval(tiny_run, espeak_vocode
     assert code == 2 and "--utterances" in err and len(err.strip().splitlines()) == 1
 
 
+def test_temperature_and_top_p_grid_chosen_on_dev(tiny_run, espeak_vocoder_data, tmp_path, monkeypatch):
+    pytest.importorskip("pesq", reason="the [quality] extra is not installed (pip install -e '.[quality]')")
+    monkeypatch.setenv("SEQGEN_CACHE", str(tmp_path / "cache"))
+    splits = json.loads((espeak_vocoder_data / "manifest.json").read_text())["splits"]
+    listed = tmp_path / "yardstick.tsv"
+    listed.write_text(f"id\tset\tseconds\n{splits['valid']['ids'][0]}\teval\t0\n{splits['train']['ids'][0]}\tdev\t0\n")
+    out = tmp_path / "q.json"
+    code, _, err = cli_here("evaluate", "--run", tiny_run, "--quality", "--utterances", listed,
+                            "--temperature", "0.5,1.0", "--top-p", "0.8,1.0", "--json", out)
+    assert code == 0, err
+    r = json.loads(out.read_text())
+    choice = r["temperature_choice"]
+    assert len(choice["candidates"]) == 4 and set(choice["dev"]) == {"0.5", "1.0", "0.5,top_p=0.8", "1.0,top_p=0.8"}
+    assert (choice["temperature"], choice["top_p"]) == (r["temperature"], r["top_p"])
+    best = max(choice["dev"].values(), key=lambda v: (v["pesq_wb"], v["dnsmos_ovrl"]))
+    chosen = f"{r['temperature']}" if r["top_p"] >= 1 else f"{r['temperature']},top_p={r['top_p']}"
+    assert choice["dev"][chosen] == best
+    code, _, err = cli_here("evaluate", "--run", tiny_run, "--top-p", "0.9")
+    assert code == 2 and "--top-p goes with --quality" in err
+
+
 def test_quality_errors_are_one_line(tiny_run, tmp_path, monkeypatch, capsys):
     code, _, err = cli_here("evaluate", "--run", tiny_run, "--plot", tmp_path / "x.png")
     assert code == 2 and "--plot goes with --quality" in err

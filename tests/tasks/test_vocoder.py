@@ -59,6 +59,21 @@ def test_sample_from_npy_and_plot(tiny_run, espeak_vocoder_data, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
+def test_top_p_sampling_from_the_cli(tiny_run, espeak_vocoder_data, tmp_path, quiet_cli):
+    ref, _ = _valid_wav(espeak_vocoder_data, tmp_path, seconds=0.1)
+    outs = {}
+    for name, extra in (("plain", []), ("one", ["--top-p", "1"]), ("nucleus", ["--top-p", "0.5"])):
+        code, _, err = cli_here("sample", "--run", tiny_run, "--mel-from", ref, "--out", tmp_path / f"{name}.wav",
+                                "--seed", "2", "--json", tmp_path / f"{name}.json", *extra)
+        assert code == 0, err
+        outs[name] = (tmp_path / f"{name}.wav").read_bytes()
+    assert outs["one"] == outs["plain"] and outs["nucleus"] != outs["plain"]
+    assert json.loads((tmp_path / "nucleus.json").read_text())["top_p"] == 0.5
+    code, _, err = cli_here("sample", "--run", tiny_run, "--mel-from", ref, "--out", tmp_path / "x.wav",
+                            "--top-p", "1.5")
+    assert code == 2 and "--top-p must be in (0, 1]" in err
+
+
 def test_sample_user_errors_are_one_line(tiny_run, tmp_path, quiet_cli):
     cases = [
         (["--seconds", "1"], "mel-conditioned"),
