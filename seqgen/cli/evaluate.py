@@ -8,15 +8,23 @@ from seqgen.cli.types import positive_int as _positive_int
 from seqgen.errors import SeqgenError
 
 
-def _temperatures(text):
+def _comma_list(text, convert, expected, valid, invalid):
+    """The ``convert``-ed values of a comma-separated argument, each passing ``valid``; argparse errors name
+    what was ``expected`` and, for a value out of range, the rule (``invalid``)."""
     import argparse
 
     try:
-        values = [float(v) for v in str(text).split(",") if v.strip()]
+        values = [convert(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a temperature or a comma-separated list, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"temperatures must be >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not values or not all(valid(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{invalid}, got {text!r}")
+    return values
+
+
+def _temperatures(text):
+    values = _comma_list(text, float, "a temperature or a comma-separated list", lambda v: v >= 0,
+                         "temperatures must be >= 0")
     return values if len(values) > 1 else values[0]
 
 
@@ -34,17 +42,9 @@ def _top_ps(text):
 
 def _checkpoints(text):
     """``all``, a step, or comma-separated steps."""
-    import argparse
-
     if str(text).strip() == "all":
         return "all"
-    try:
-        steps = [int(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'all', a step or comma-separated steps, got {text!r}") from None
-    if not steps or any(s < 0 for s in steps):
-        raise argparse.ArgumentTypeError(f"steps must be >= 0, got {text!r}")
-    return steps
+    return _comma_list(text, int, "'all', a step or comma-separated steps", lambda s: s >= 0, "steps must be >= 0")
 
 
 def _one_step(a):
