@@ -23,6 +23,8 @@ import pathlib
 
 from seqgen.errors import ConfigError
 
+PRECISIONS = ("float32", "mixed_bfloat16")  # train.precision: the Keras dtype policy the model is built under
+
 DEFAULTS = {
     "model": {"type": "wavenet"},
     "data": {
@@ -47,6 +49,7 @@ DEFAULTS = {
         "weight_decay": 0.0,
         "seed": 0,
         "jit_compile": True,
+        "precision": "float32",  # float32 | mixed_bfloat16 (bf16 compute, float32 weights and loss)
         "log_every": 10,
         "checkpoint_every": 200,
         "keep_checkpoints": 3,
@@ -167,6 +170,8 @@ def validate(raw: dict, where: str = "config") -> dict:
     for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints"):  # divisors / counts
         if t[key] <= 0:
             raise ConfigError(f"{where}: 'train.{key}' must be positive, got {t[key]}")
+    if t["precision"] not in PRECISIONS:
+        raise ConfigError(f"{where}: 'train.precision' must be one of {', '.join(PRECISIONS)}, got {t['precision']!r}")
     if t["grad_accumulation"] < 1:
         raise ConfigError(f"{where}: 'train.grad_accumulation' must be >= 1 (1 = off), got {t['grad_accumulation']}")
     if t["keep_checkpoint_every"] < 0:

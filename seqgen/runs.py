@@ -163,8 +163,23 @@ class Run:
                 pass
         return final
 
-    def load_model(self, use_ema: bool = True, compile: bool = True, step: int | None = None):
+    @staticmethod
+    def _load_under_policy(keras, path, compile, precision):
+        # a model is rebuilt from its hyper-parameters under the global dtype policy (Decoder.from_config)
+        before = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(precision)
+        try:
+            return keras.saving.load_model(path, compile=compile)
+        finally:
+            keras.config.set_dtype_policy(before)
+
+    def load_model(self, use_ema: bool = True, compile: bool = True, step: int | None = None,
+                   precision: str = "float32"):
         """Load the newest readable checkpoint (with ``step``, that step's); returns (model, step, path).
+
+        The model computes in ``precision`` (a Keras dtype policy): float32 for sampling and evaluation,
+        whatever the run trained in (its weights are float32 either way), so cached == naive holds bit for
+        bit; training resumes under the run's ``train.precision``.
 
         With ``use_ema`` and an optimizer that tracks EMA weights, the model's
         weights are replaced by their moving averages (what sampling wants).
@@ -187,7 +202,7 @@ class Run:
         errors = []
         for step, path in ckpts:
             try:
-                model = keras.saving.load_model(path, compile=compile)
+                model = self._load_under_policy(keras, path, compile, precision)
             except Exception as e:  # a truncated zip, a bad h5, ...
                 errors.append(f"{path.name}: {type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}")
                 print(f"seqgen: warning: checkpoint {path} is unreadable ({errors[-1]}); trying an older one",

@@ -341,7 +341,3 @@ class ByteNet(Decoder, keras.Model):
             unfold_a=self.unfold_a, unfold_b=self.unfold_b, dropout=self.dropout_rate,
             pad_id=self.pad_id, bos_id=self.bos_id, eos_id=self.eos_id, label_smoothing=self.label_smoothing)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -330,7 +330,3 @@ class ParallelWaveNet(Decoder, keras.Model):
             num_speakers=self.num_speakers, speaker_dim=self.speaker_dim, log_scale_min=self.log_scale_min,
             log_scale_max=self.log_scale_max, initial_scale=self.initial_scale)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -340,7 +340,3 @@ class TransformerDecoder(Decoder, keras.Model):
             tie_embeddings=self.tie_embeddings, pad_id=self.pad_id, bos_id=self.bos_id,
             eos_id=self.eos_id, label_smoothing=self.label_smoothing)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

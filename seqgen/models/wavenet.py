@@ -826,7 +826,3 @@ class WaveNet(Decoder, keras.Model):
             dropout=self.dropout_rate, pre_emphasis=self.pre_emphasis, lpc_order=self.lpc_order,
             mel_stats=self.mel_stats)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

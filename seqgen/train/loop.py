@@ -212,14 +212,14 @@ class TrainLoop:
         jit = bool(self.cfg["train"]["jit_compile"]) and not self.dist.distributed
         with self.dist.scope():
             if self.resume and self.run.checkpoints():
-                model, step, path = self.run.load_model(use_ema=False)
+                model, step, path = self.run.load_model(use_ema=False, precision=self.cfg["train"]["precision"])
                 model.jit_compile = jit
                 if self.backup is None:
                     self._log(f"resumed from {path.name} at step {step}")
             else:
                 if self.resume and self.backup is None:
                     self._log(f"--resume: no checkpoint in {self.run.path} yet; starting from step 0")
-                model = self.task.build_model(self.cfg["model"], self.data_info)
+                model = self._build_model_under_policy()
                 model.compile(optimizer=make_optimizer(self.cfg["train"]), jit_compile=jit)
                 step = 0
                 if chief and self.backup is None:
@@ -246,6 +246,19 @@ class TrainLoop:
         from seqgen.utils.summary import NoopWriter, SummaryWriter
 
         self.writer = SummaryWriter(self.run.path / "tb") if chief else NoopWriter()
+
+    def _build_model_under_policy(self):
+        """The model, built under ``train.precision``'s dtype policy (the global one is restored afterwards).
+        Its weights stay float32; the distributions cast their parameters to float32, so losses do too.
+        Resuming reloads it under the same policy; sampling and evaluation load it in float32."""
+        import keras
+
+        before = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.cfg["train"]["precision"])
+        try:
+            return self.task.build_model(self.cfg["model"], self.data_info)
+        finally:
+            keras.config.set_dtype_policy(before)
 
     def data_seed(self, step, pipeline=0) -> int:
         """The seed of an input pipeline's stream from ``step`` on: same distribution after a resume,

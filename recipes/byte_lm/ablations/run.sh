@@ -11,22 +11,15 @@
 set -euo pipefail
 name=$1; core=$2; data=$3; root=$4; minutes=${5:-20}
 here=$(cd "$(dirname "$0")" && pwd)
-line=$(awk -F'\t' -v n="$name" '$1 == n {print $2}' "$here/levers.tsv")
-[ -n "$line" ] || { echo "run.sh: no lever '$name' in $here/levers.tsv" >&2; exit 2; }
-sets=(--set train.valid_every=100000000)
-if [ "$line" != "-" ]; then
-  while IFS= read -r kv; do [ -n "$kv" ] && sets+=(--set "$kv"); done < <(
-    python3 -c 'import re,sys; [print(p.strip()) for p in re.split(r" (?=[a-z_]+\.[a-z_.]+=)", sys.argv[1])]' "$line")
-fi
+. "$here/../../ablation_lever.sh"
+ablation_lever "$here" "$name"
 out=$root/$name
 mkdir -p "$root"
-export TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1 SEQGEN_PROGRESS=0
-pin=(taskset -c "$core")
+ablation_pin "$core"
 {
-  echo "# $(date -u +%FT%TZ) lever $name on core $core: ${sets[*]}"
-  lscpu | grep -m1 'Model name' || true
-  "${pin[@]}" seqgen train "$here/base.yaml" --data "$data" --out "$out" --max-minutes "$minutes" "${sets[@]}" \
+  ablation_header "$name" "$core"
+  "${PIN[@]}" seqgen train "$here/base.yaml" --data "$data" --out "$out" --max-minutes "$minutes" "${LEVER_SETS[@]}" \
     || [ -f "$out/run.json" ]
-  "${pin[@]}" seqgen evaluate --run "$out" --window 128 --context 96 --json "$out/eval.json"
+  "${PIN[@]}" seqgen evaluate --run "$out" --window 128 --context 96 --json "$out/eval.json"
   echo "# $(date -u +%FT%TZ) done"
 } > "$root/$name.log" 2>&1

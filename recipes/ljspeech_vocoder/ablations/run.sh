@@ -14,25 +14,18 @@ set -euo pipefail
 name=$1; core=$2; data=$3; root=$4; minutes=${5:-20}
 here=$(cd "$(dirname "$0")" && pwd)
 recipe=$(dirname "$here")
-line=$(awk -F'\t' -v n="$name" '$1 == n {print $2}' "$here/levers.tsv")
-[ -n "$line" ] || { echo "run.sh: no lever '$name' in $here/levers.tsv" >&2; exit 2; }
-sets=(--set train.valid_every=100000000 --set train.audio_seconds=0)
-if [ "$line" != "-" ]; then
-  # split on spaces that start a new KEY=VALUE (values such as {type: x, n: 1} keep theirs)
-  while IFS= read -r kv; do [ -n "$kv" ] && sets+=(--set "$kv"); done < <(
-    python3 -c 'import re,sys; [print(p.strip()) for p in re.split(r" (?=[a-z_]+\.[a-z_.]+=)", sys.argv[1])]' "$line")
-fi
+. "$here/../../ablation_lever.sh"
+ablation_lever "$here" "$name"
+LEVER_SETS+=(--set train.audio_seconds=0)
 out=$root/$name
 mkdir -p "$root"
-export TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1 SEQGEN_PROGRESS=0
-pin=(taskset -c "$core")
+ablation_pin "$core"
 {
-  echo "# $(date -u +%FT%TZ) lever $name on core $core: ${sets[*]}"
-  lscpu | grep -m1 'Model name' || true
-  "${pin[@]}" seqgen train "$here/base.yaml" --data "$data" --out "$out" --max-minutes "$minutes" "${sets[@]}" \
+  ablation_header "$name" "$core"
+  "${PIN[@]}" seqgen train "$here/base.yaml" --data "$data" --out "$out" --max-minutes "$minutes" "${LEVER_SETS[@]}" \
     || [ -f "$out/run.json" ]
   if [ "${QUALITY:-1}" != 0 ]; then
-    "${pin[@]}" seqgen evaluate --run "$out" --quality --utterances "$recipe/yardstick.tsv" \
+    "${PIN[@]}" seqgen evaluate --run "$out" --quality --utterances "$recipe/yardstick.tsv" \
       --json "$out/quality.json" --plot "$out/quality.png"
   fi
   echo "# $(date -u +%FT%TZ) done"
