@@ -23,25 +23,36 @@ FIGURES = {"bytenet_translation": ("dev.json", "chrf", True, ("bleu",)),
 
 
 def levers(recipe):
+    """(name, overrides) for each line of RECIPE/ablations/levers.tsv."""
+    out = []
     for line in (HERE / recipe / "ablations" / "levers.tsv").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, overrides = line.split("\t", 1)
-            yield name, overrides.strip()
+            out.append((name, overrides.strip()))
+    return out
+
+
+def finished(run: pathlib.Path, valid_key: str):
+    """(the last training row, the last validation row) of a run's metrics.jsonl, or None while it has none
+    of either (a run that has not validated yet has not finished its budget)."""
+    metrics = run / "metrics.jsonl"
+    if not metrics.is_file():
+        return None
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    valid = [r for r in rows if valid_key in r]
+    train = [r for r in rows if "loss" in r]
+    return (train[-1], valid[-1]) if valid and train else None
 
 
 def read_run(recipe, root: pathlib.Path, name: str) -> dict | None:
     result, key, _, extra = FIGURES[recipe]
     run = root / name
-    metrics, res = run / "metrics.jsonl", run / result
-    if not metrics.is_file() or not res.is_file():
+    last, res = finished(run, "valid_bits_per_byte"), run / result
+    if last is None or not res.is_file():
         return None
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    valid = [r for r in rows if "valid_bits_per_byte" in r]
-    train = [r for r in rows if "loss" in r]
-    if not valid or not train:
-        return None
+    train, valid = last
     r = json.loads(res.read_text())
-    return {"name": name, "step": int(train[-1]["step"]), "valid_bits_per_byte": float(valid[-1]["valid_bits_per_byte"]),
+    return {"name": name, "step": int(train["step"]), "valid_bits_per_byte": float(valid["valid_bits_per_byte"]),
             key: float(r[key]), **{k: float(r[k]) for k in extra}}
 
 

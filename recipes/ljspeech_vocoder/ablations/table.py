@@ -14,35 +14,29 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+from ablation_table import finished, levers as recipe_levers  # noqa: E402 (recipes/ablation_table.py)
+
 QUALITY = ("pesq_wb", "stoi", "dnsmos_ovrl", "vuv_error", "mcd_db", "log_mel_l1")
 
 
 def levers():
-    out = []
-    for line in (HERE / "levers.tsv").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, overrides = line.split("\t", 1)
-            out.append((name, overrides.strip()))
-    return out
+    return recipe_levers("ljspeech_vocoder")
 
 
 def read_run(root: pathlib.Path, name: str) -> dict | None:
     run = root / name
-    metrics = run / "metrics.jsonl"
-    if not metrics.is_file():
+    last = finished(run, "valid_bits_per_16bit_sample")
+    if last is None:
         return None
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    valid = [r for r in rows if "valid_bits_per_16bit_sample" in r]
-    train = [r for r in rows if "loss" in r]
-    if not valid or not train:
-        return None
-    last = train[-1]
+    last, valid = last
     out = {"name": name, "step": int(last["step"]), "train_seconds": float(last["time"]),
            "steps_per_sec": int(last["step"]) / max(float(last["time"]), 1e-9),
-           "valid_bits_per_sample": float(valid[-1]["valid_bits_per_sample"]),
-           "valid_bits_per_16bit_sample": float(valid[-1]["valid_bits_per_16bit_sample"])}
+           "valid_bits_per_sample": float(valid["valid_bits_per_sample"]),
+           "valid_bits_per_16bit_sample": float(valid["valid_bits_per_16bit_sample"])}
     quality = run / "quality.json"
     if quality.is_file():
         q = json.loads(quality.read_text())
