@@ -6,7 +6,8 @@
 #
 # matched: the byte LM `small` preset's model and batch (4 layers, d_model 256, 4 heads, 16 windows of 128
 #          characters, no dropout).  own: nanoGPT's config/train_shakespeare_char.py as it is (6 layers, 384,
-#          6 heads, 64 x 256, dropout 0.2).  Both: float32, 2 threads, no compile, nanoGPT's cosine schedule
+#          6 heads, 64 x 256, dropout 0.2).  Both: float32, THREADS threads (default 2; the ablation tables
+#          run 1, pinned with taskset beside a seqgen run on the other core), no compile, nanoGPT's cosine schedule
 #          over ITERS iterations (choose ITERS so it ends near MINUTES: measure the iteration time first, e.g.
 #          with bench/peers/nanogpt.sh), a checkpoint every 100 iterations (always saved), and `timeout`
 #          stopping the run at MINUTES if it is still going.  OUT_DIR gets ckpt.pt and meta.pkl.
@@ -19,7 +20,7 @@ cp "$TEXT" "$WORK/data/shakespeare_char/input.txt"
 (cd "$WORK" && python data/shakespeare_char/prepare.py > /dev/null)
 mkdir -p "$OUT"
 cp "$WORK/data/shakespeare_char/meta.pkl" "$OUT/meta.pkl"
-export OMP_NUM_THREADS=2
+export OMP_NUM_THREADS=${THREADS:-2}
 case "$SIZE" in
   matched) size=(--n_layer=4 --n_head=4 --n_embd=256 --block_size=128 --batch_size=16 --dropout=0.0) ;;
   own) size=() ;;
