@@ -47,6 +47,7 @@ DEFAULTS = {
         "grad_accumulation": 1,  # batches whose mean gradient makes one step (1 = off); a step sees N x batch_size
         "ema": 0.0,              # EMA momentum of the weights (0 = off, e.g. 0.9999)
         "weight_decay": 0.0,
+        "adam_beta2": 0.999,     # Adam's second-moment decay (nanoGPT uses 0.99 for small batches)
         "seed": 0,
         "jit_compile": True,
         "precision": "float32",  # float32 | mixed_bfloat16 (bf16 compute, float32 weights and loss)
@@ -170,6 +171,8 @@ def validate(raw: dict, where: str = "config") -> dict:
     for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints"):  # divisors / counts
         if t[key] <= 0:
             raise ConfigError(f"{where}: 'train.{key}' must be positive, got {t[key]}")
+    if not 0.0 < t["adam_beta2"] < 1.0:
+        raise ConfigError(f"{where}: 'train.adam_beta2' must be in (0, 1), got {t['adam_beta2']}")
     if t["precision"] not in PRECISIONS:
         raise ConfigError(f"{where}: 'train.precision' must be one of {', '.join(PRECISIONS)}, got {t['precision']!r}")
     if t["grad_accumulation"] < 1:

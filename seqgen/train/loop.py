@@ -54,7 +54,7 @@ def make_optimizer(t: dict):
     cls = keras.optimizers.AdamW if t["weight_decay"] else keras.optimizers.Adam
     if t["weight_decay"]:
         kwargs["weight_decay"] = float(t["weight_decay"])
-    return cls(learning_rate=make_schedule(t), **kwargs)
+    return cls(learning_rate=make_schedule(t), beta_2=float(t.get("adam_beta2", 0.999)), **kwargs)
 
 
 class _Stop:

@@ -153,3 +153,17 @@ def test_a_non_finite_loss_never_reaches_a_checkpoint(espeak_vocoder_data, tmp_p
         assert steps == [5]
     model, _, _ = Run(run).load_model(compile=False)
     assert all(np.all(np.isfinite(np.asarray(w))) for w in model.weights)
+
+
+def test_adam_beta2_reaches_the_optimizer_and_is_checked(tmp_path):
+    from seqgen import config as C
+    from seqgen.errors import ConfigError
+    from seqgen.train.loop import make_optimizer
+
+    t = dict(C.DEFAULTS["train"])
+    assert make_optimizer(t).beta_2 == pytest.approx(0.999)
+    assert make_optimizer({**t, "adam_beta2": 0.99}).beta_2 == pytest.approx(0.99)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {type: transformer}\ntrain: {adam_beta2: 1.0}\n")
+    with pytest.raises(ConfigError, match="'train.adam_beta2' must be in"):
+        C.load(bad)
