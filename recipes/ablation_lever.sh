@@ -8,7 +8,7 @@
 #
 # A levers.tsv line is NAME<TAB>OVERRIDES, with "-" for none; overrides are space-separated KEY=VALUE, as
 # seqgen train --set takes them, and a value may itself hold spaces ({type: x, n: 1}): a new pair starts
-# only where a dotted lowercase key and "=" follow the space.
+# only where a dotted key (lowercase, digits, underscores) and "=" follow the space.
 
 ablation_lever() {
   local here=$1 name=$2 line kv
@@ -17,7 +17,7 @@ ablation_lever() {
   LEVER_SETS=(--set train.valid_every=100000000)
   if [ "$line" != "-" ]; then
     while IFS= read -r kv; do [ -n "$kv" ] && LEVER_SETS+=(--set "$kv"); done < <(
-      python3 -c 'import re,sys; [print(p.strip()) for p in re.split(r" (?=[a-z_]+\.[a-z_.]+=)", sys.argv[1])]' "$line")
+      python3 -c 'import re,sys; [print(p.strip()) for p in re.split(r" (?=[a-z_]+\.[a-z0-9_.]+=)", sys.argv[1])]' "$line")
   fi
 }
 
