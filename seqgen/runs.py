@@ -163,16 +163,6 @@ class Run:
                 pass
         return final
 
-    @staticmethod
-    def _load_under_policy(keras, path, compile, precision):
-        # a model is rebuilt from its hyper-parameters under the global dtype policy (Decoder.from_config)
-        before = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(precision)
-        try:
-            return keras.saving.load_model(path, compile=compile)
-        finally:
-            keras.config.set_dtype_policy(before)
-
     def load_model(self, use_ema: bool = True, compile: bool = True, step: int | None = None,
                    precision: str = "float32"):
         """Load the newest readable checkpoint (with ``step``, that step's); returns (model, step, path).
@@ -188,6 +178,7 @@ class Run:
 
         import seqgen.train.schedules  # noqa: F401 (registers PerUpdate, which a checkpoint's optimizer may name)
         from seqgen.models.registry import import_all
+        from seqgen.utils.backend import dtype_policy
 
         import_all()  # registers every serializable model class before deserializing
 
@@ -202,7 +193,8 @@ class Run:
         errors = []
         for step, path in ckpts:
             try:
-                model = self._load_under_policy(keras, path, compile, precision)
+                with dtype_policy(precision):  # the model is rebuilt under it (Decoder.from_config)
+                    model = keras.saving.load_model(path, compile=compile)
             except Exception as e:  # a truncated zip, a bad h5, ...
                 errors.append(f"{path.name}: {type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}")
                 print(f"seqgen: warning: checkpoint {path} is unreadable ({errors[-1]}); trying an older one",

@@ -251,14 +251,10 @@ class TrainLoop:
         """The model, built under ``train.precision``'s dtype policy (the global one is restored afterwards).
         Its weights stay float32; the distributions cast their parameters to float32, so losses do too.
         Resuming reloads it under the same policy; sampling and evaluation load it in float32."""
-        import keras
+        from seqgen.utils.backend import dtype_policy
 
-        before = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(self.cfg["train"]["precision"])
-        try:
+        with dtype_policy(self.cfg["train"]["precision"]):
             return self.task.build_model(self.cfg["model"], self.data_info)
-        finally:
-            keras.config.set_dtype_policy(before)
 
     def data_seed(self, step, pipeline=0) -> int:
         """The seed of an input pipeline's stream from ``step`` on: same distribution after a resume,

@@ -9,9 +9,11 @@
   backend (``serialize_keras_object`` asks ``tf.available`` of every object it saves); under another
   backend seqgen tells Keras' lazy TensorFlow handle that it is absent, so a JAX run behaves exactly as it
   does on a machine without TensorFlow, and saves, loads and trains without the import.
+* :func:`dtype_policy`: Keras' global dtype policy for the length of a block (``train.precision``).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -66,3 +68,18 @@ def keep_tensorflow_out() -> None:
     handle = getattr(module_utils, "tensorflow", None)
     if handle is not None and getattr(handle, "module", None) is None:
         handle._available = False
+
+
+@contextlib.contextmanager
+def dtype_policy(policy: str):
+    """Keras' global dtype policy set to ``policy`` (e.g. ``train.precision``) inside the block, restored after:
+    seqgen's models build their sub-layers from hyper-parameters, so the policy in force when a model is built
+    or loaded is the one all its layers take."""
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)

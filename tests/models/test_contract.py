@@ -118,10 +118,10 @@ def test_cached_equals_naive(model_type):
 
 @pytest.fixture
 def mixed_bfloat16():
-    before = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    yield
-    keras.config.set_dtype_policy(before)
+    from seqgen.utils.backend import dtype_policy
+
+    with dtype_policy("mixed_bfloat16"):
+        yield
 
 
 @pytest.mark.parametrize("model_type", BUILTIN)
@@ -138,4 +138,3 @@ def test_mixed_bfloat16_builds_runs_and_round_trips(model_type, mixed_bfloat16, 
     b = _outputs(keras.saving.load_model(tmp_path / "m.keras", compile=False), x)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=f"{model_type} output {key}")
-
