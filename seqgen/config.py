@@ -34,6 +34,7 @@ DEFAULTS = {
         "valid_batch_size": 4,
         "max_valid_windows": 64,  # cap on validation windows per check (0 = the whole split)
         "input_noise": 0.0,      # vocoders: max std (in classes) of noise on the training inputs (0 = off)
+        "batch_bytes": 0,        # translation: batches of about this many padded bytes a side, not batch_size pairs
     },
     "train": {
         "steps": 20000,          # planned total steps (the schedule's length); --max-steps caps a run
@@ -163,6 +164,9 @@ def validate(raw: dict, where: str = "config") -> dict:
         raise ConfigError(f"{where}: 'train.schedule' must be cosine, exponential or constant, got {t['schedule']!r}")
     if t["on_nan"] not in ("skip", "stop"):
         raise ConfigError(f"{where}: 'train.on_nan' must be skip or stop, got {t['on_nan']!r}")
+    if cfg["data"]["batch_bytes"] < 0:
+        raise ConfigError(f"{where}: 'data.batch_bytes' must be >= 0 (0 = batches of data.batch_size pairs), "
+                          f"got {cfg['data']['batch_bytes']}")
     if cfg["data"]["input_noise"] < 0:
         raise ConfigError(f"{where}: 'data.input_noise' must be >= 0 (0 = off), got {cfg['data']['input_noise']}")
     for key in ("window", "batch_size", "valid_window", "valid_batch_size"):

@@ -365,9 +365,14 @@ def byte_arrays(data_dir, split="valid", window=256, max_windows=None):
 class _PairBatches:
     """Length-bucketed, padded batches of byte pairs; iterating starts the stream from its beginning."""
 
-    def __init__(self, examples, batch_size, bounds, seed, shuffle, repeat):
-        self.examples, self.batch_size, self.bounds = examples, int(batch_size), bounds
+    def __init__(self, examples, batch_size, bounds, seed, shuffle, repeat, batch_bytes=0, max_length=256):
+        self.examples, self.bounds = examples, bounds
         self.seed, self.shuffle, self.repeat = seed, shuffle, repeat
+        # rows per bucket: batch_size pairs each, or about batch_bytes padded bytes a side (the last bucket,
+        # longer than every bound, is counted at max_length)
+        widths = [*bounds, max_length]
+        self.rows = ([max(1, int(batch_bytes) // w) for w in widths] if batch_bytes
+                     else [int(batch_size)] * len(widths))
 
     def _bucket(self, n):
         for k, bound in enumerate(self.bounds):
@@ -397,7 +402,7 @@ class _PairBatches:
                 src, _, out = self.examples[i]
                 k = self._bucket(max(len(src), len(out)))
                 pending[k].append(i)
-                if len(pending[k]) == self.batch_size:
+                if len(pending[k]) == self.rows[k]:
                     yield self._batch(pending[k])
                     pending[k] = []
             if not self.repeat:
@@ -409,14 +414,15 @@ class _PairBatches:
 
 
 def pairs_dataset(data_dir, split="train", batch_size=32, max_length=256, seed=0, shuffle=True, repeat=True,
-                  buckets=(16, 32, 64, 128, 256)):
+                  buckets=(16, 32, 64, 128, 256), batch_bytes=0):
     """Batches of ({"source": [B, S], "target_in": [B, T]}, target_out [B, T]) (int32 byte ids, padded to the
     longest row of the batch), as a re-iterable of numpy batches (no TensorFlow).
 
     Sources end with EOS; the decoder input starts with BOS and the output ends with EOS; padding is PAD.
     Pairs longer than ``max_length`` bytes on either side are dropped.  Pairs go to the bucket of their
     longer side (up to each of ``buckets`` below ``max_length``, then the rest) and a bucket is a batch
-    when it holds ``batch_size``; with ``shuffle`` each pass takes a permutation seeded by ``(seed, pass)``;
+    when it holds ``batch_size`` pairs, or with ``batch_bytes`` as many as fill that many bytes a side at the
+    bucket's bound (``batch_bytes // bound``, at least 1: short pairs come in larger batches); with ``shuffle`` each pass takes a permutation seeded by ``(seed, pass)``;
     without ``repeat`` one pass, the partly filled buckets last.
     """
     from seqgen.data.tokenizers import BOS_ID, EOS_ID
@@ -430,7 +436,7 @@ def pairs_dataset(data_dir, split="train", batch_size=32, max_length=256, seed=0
         if len(s) <= max_length and len(out) <= max_length:
             examples.append((s, np.insert(t, 0, BOS_ID), out))
     bounds = [b for b in buckets if b < max_length]
-    return _PairBatches(examples, batch_size, bounds, seed, shuffle, repeat)
+    return _PairBatches(examples, batch_size, bounds, seed, shuffle, repeat, batch_bytes, max_length)
 
 
 def _read_pair_bytes(data_dir, split):

@@ -141,7 +141,8 @@ class Translator(ByteTask):
         from seqgen.data import pipeline as D
         from seqgen.models.token_decoding import bucket_length
 
-        ds = D.pairs_dataset(data_dir, "train", int(data_cfg["batch_size"]), int(data_cfg["window"]), seed=seed)
+        ds = D.pairs_dataset(data_dir, "train", int(data_cfg["batch_size"]), int(data_cfg["window"]), seed=seed,
+                             batch_bytes=int(data_cfg.get("batch_bytes", 0)))
         pad = model.pad_id
 
         def padded():

@@ -429,6 +429,28 @@ def test_pairs_dataset_decodes_to_tsv(pairs_dir, split):
     assert sorted(got) == sorted(expected)
 
 
+def test_pairs_dataset_batches_by_bytes(pairs_dir):
+    """With batch_bytes a bucket is a batch when its rows fill that many bytes at the bucket's bound: short
+    pairs come in more rows than long ones, and one pass still yields every pair once."""
+    buckets, budget = (8, 16, 32), 64
+    ds = D.pairs_dataset(pairs_dir, "train", batch_size=3, shuffle=False, repeat=False, buckets=buckets,
+                         batch_bytes=budget)
+    rows_at = {}
+    got = []
+    for inputs, target_out in ds:
+        width = max(inputs["source"].shape[1], target_out.shape[1])
+        bound = next(b for b in (*buckets, 256) if width <= b)
+        rows_at.setdefault(bound, set()).add(inputs["source"].shape[0])
+        assert inputs["source"].shape[0] <= max(1, budget // bound)
+        got.extend(zip(_decode_rows(inputs["source"], suffix=EOS_ID), _decode_rows(target_out, suffix=EOS_ID)))
+    assert sorted(got) == sorted(D.read_pairs(pairs_dir, "train"))
+    full = {bound: max(sizes) for bound, sizes in rows_at.items()}
+    assert len(full) >= 2, f"the fixture should fill at least two buckets: {full}"
+    # a full batch of a shorter bucket holds more pairs than one of a longer bucket
+    bounds = sorted(full)
+    assert full[bounds[0]] > full[bounds[-1]]
+
+
 def test_pairs_dataset_max_length_and_repeat(pairs_dir):
     ds = D.pairs_dataset(pairs_dir, "train", batch_size=4, max_length=30, shuffle=False, repeat=False)
     seen = []
