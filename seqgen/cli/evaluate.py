@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import sys
 
 from seqgen.cli.types import positive_int as _positive_int
 from seqgen.errors import SeqgenError
@@ -100,16 +101,27 @@ def _cmd_evaluate(a):
             if value != default:
                 raise SeqgenError(f"{flag} does not go with --quality (which scores whole resyntheses of a vocoder)")
         return _cmd_quality(a)
-    for flag, value in (("--utterances", a.utterances), ("--plot", a.plot), ("--audio-dir", a.audio_dir),
-                        ("--top-p", a.top_p)):
+    for flag, value in (("--utterances", a.utterances), ("--audio-dir", a.audio_dir), ("--top-p", a.top_p)):
         if value:
             raise SeqgenError(f"{flag} goes with --quality (speech-quality scoring of a vocoder run)")
+    if a.plot and not _several(a):
+        raise SeqgenError("--plot draws a curve: add --checkpoint all (or several steps), or --quality")
 
     if _several(a):
-        from seqgen.quality.curve import checkpoint_steps
+        from seqgen.quality.curve import checkpoint_steps, minutes_at
+        from seqgen.runs import Run
 
-        points = [_held_out(a, step) for step in checkpoint_steps(a.run, a.checkpoint)]
+        minutes = Run(a.run).training_minutes()
+        steps = checkpoint_steps(a.run, a.checkpoint)
+        points = []
+        for k, step in enumerate(steps):
+            print(f"checkpoint {k + 1}/{len(steps)}: step {step}", file=sys.stderr, flush=True)
+            points.append({**_held_out(a, step), "minutes": minutes_at(minutes, step)})
         res = {"run": str(a.run), "points": points}
+        if a.plot:
+            from seqgen.utils.plots import held_out_curve_png
+
+            res["plot"] = str(held_out_curve_png(a.plot, res))
     else:
         res = _held_out(a, _one_step(a))
     text = json.dumps(res, indent=2) + "\n"
@@ -168,6 +180,9 @@ def add(sub):
                         "sample.top_p); several, with several temperatures, form the grid chosen on dev")
     q.add_argument("--seed", type=int, default=None)
     q.add_argument("--batch-size", type=_positive_int, default=8, help="utterances per sampling loop")
-    q.add_argument("--plot", metavar="OUT.png", help="per-utterance scores and one utterance's spectrograms")
+    q.add_argument("--plot", metavar="OUT.png", help="per-utterance scores and one utterance's spectrograms; with "
+                                                     "several --checkpoint steps, the curve against training minutes "
+                                                     "(also without --quality: chrF and BLEU, bits per byte or per "
+                                                     "sample)")
     q.add_argument("--audio-dir", metavar="DIR", help="write each resynthesis and its Griffin-Lim as wav")
     p.set_defaults(func=_cmd_evaluate)

@@ -52,7 +52,7 @@ def valid_nll(run) -> list[dict]:
     return out
 
 
-def _minutes_at(minutes: dict, step: int):
+def minutes_at(minutes: dict, step: int):
     """Training minutes at ``step``: its logged row, else the last logged row before it."""
     if step in minutes:
         return minutes[step]
@@ -77,7 +77,7 @@ def quality_curve(run, steps="all", json_out=None, plot=None, quiet=False, **opt
         if not quiet:
             print(f"checkpoint {k + 1}/{len(steps)}: step {step}", file=sys.stderr)
         rep = load(run, step=step).quality(quiet=quiet, **options)  # a one-line error for a non-vocoder run
-        point = {"step": rep["step"], "checkpoint": rep["checkpoint"], "minutes": _minutes_at(minutes, step),
+        point = {"step": rep["step"], "checkpoint": rep["checkpoint"], "minutes": minutes_at(minutes, step),
                  "temperature": rep["temperature"], "top_p": rep.get("top_p"), "model": rep["mean"]["model"],
                  "model_minus_griffin_lim": {key: rep["model_minus_griffin_lim"].get(key) for key in _DIFF_KEYS}}
         if "temperature_choice" in rep:

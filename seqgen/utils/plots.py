@@ -263,3 +263,41 @@ def quality_curve_png(path, curve: dict) -> pathlib.Path:
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+#: held-out figures a `seqgen evaluate --checkpoint ...` curve draws, per task: (key, label, lower is better)
+HELD_OUT_PANELS = (("chrf", "chrF", False), ("bleu", "BLEU", False), ("bits_per_byte", "bits per byte", True),
+                   ("nll_bits_per_16bit_sample", "bits per 16-bit sample", True),
+                   ("nll_bits_per_sample", "bits per sample", True))
+
+
+def held_out_curve_png(path, curve: dict) -> pathlib.Path:
+    """The held-out figures of each checkpoint (chrF and BLEU, bits per byte, or bits per sample) against
+    training minutes (steps when a checkpoint has no logged time), one panel per figure."""
+    plt = _plt()
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    points = curve["points"]
+    panels = [p for p in HELD_OUT_PANELS if points and all(p[0] in q for q in points)]
+    if panels and panels[0][0] == "nll_bits_per_16bit_sample":
+        panels = panels[:1]  # the vocoder's two NLLs differ by a constant: one panel
+    timed = all(q.get("minutes") is not None for q in points)
+    xs = [q["minutes"] if timed else q["step"] for q in points]
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.8), squeeze=False)
+    for ax, (key, label, lower) in zip(axes[0], panels):
+        ys = [q[key] for q in points]
+        ax.plot(xs, ys, "o-", color="tab:blue")
+        for x, y, q in zip(xs, ys, points):
+            ax.annotate(f"{y:.2f}" if lower else f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6),
+                        ha="center", fontsize=7)
+        ax.set_title(f"{label} ({'lower' if lower else 'higher'} is better)", fontsize=9)
+        ax.set_xlabel("training minutes" if timed else "step")
+        ax.grid(alpha=0.3)
+    first = points[0] if points else {}
+    what = ", ".join(x for x in (first.get("split"), first.get("decoding")) if x)
+    fig.suptitle(f"{pathlib.Path(str(curve['run'])).name}: {len(points)} checkpoints" + (f" ({what})" if what else ""),
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

@@ -31,10 +31,16 @@ def test_a_named_checkpoint_is_the_one_evaluated_and_a_missing_one_is_one_line(k
         results[step] = json.loads(out)
         assert results[step]["step"] == step and results[step]["checkpoint"] == f"ckpt-{step:08d}.keras"
     assert results[10]["nll_bits_per_sample"] != results[20]["nll_bits_per_sample"]
-    code, out, err = cli_here("evaluate", "--run", kept_run, "--checkpoint", "all", "--max-windows", "2")
+    png = tmp_path / "curve.png"
+    code, out, err = cli_here("evaluate", "--run", kept_run, "--checkpoint", "all", "--max-windows", "2",
+                              "--plot", png)
     assert code == 0, err
-    points = json.loads(out)["points"]
+    curve = json.loads(out)
+    points = curve["points"]
     assert [p["step"] for p in points] == [10, 20]
+    # each point carries the training minutes up to its step, and the curve is drawn against them
+    assert 0 < points[0]["minutes"] <= points[1]["minutes"]
+    assert curve["plot"] == str(png) and png.stat().st_size > 1000
     assert [p["nll_bits_per_sample"] for p in points] == [results[10]["nll_bits_per_sample"],
                                                           results[20]["nll_bits_per_sample"]]
     code, _, err = cli_here("evaluate", "--run", kept_run, "--checkpoint", "15")

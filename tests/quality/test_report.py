@@ -92,7 +92,7 @@ def test_temperature_and_top_p_grid_chosen_on_dev(tiny_run, espeak_vocoder_data,
 
 def test_quality_errors_are_one_line(tiny_run, tmp_path, monkeypatch, capsys):
     code, _, err = cli_here("evaluate", "--run", tiny_run, "--plot", tmp_path / "x.png")
-    assert code == 2 and "--plot goes with --quality" in err
+    assert code == 2 and "--plot draws a curve: add --checkpoint all" in err
     listed = tmp_path / "ids.txt"
     listed.write_text("no-such-utterance\n")
     if not quality.missing():
