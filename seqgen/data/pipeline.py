@@ -422,8 +422,9 @@ def pairs_dataset(data_dir, split="train", batch_size=32, max_length=256, seed=0
     Pairs longer than ``max_length`` bytes on either side are dropped.  Pairs go to the bucket of their
     longer side (up to each of ``buckets`` below ``max_length``, then the rest) and a bucket is a batch
     when it holds ``batch_size`` pairs, or with ``batch_bytes`` as many as fill that many bytes a side at the
-    bucket's bound (``batch_bytes // bound``, at least 1: short pairs come in larger batches); with ``shuffle`` each pass takes a permutation seeded by ``(seed, pass)``;
-    without ``repeat`` one pass, the partly filled buckets last.
+    bucket's bound (``batch_bytes // bound``, at least 1: short pairs come in larger batches); with
+    ``shuffle`` each pass takes a permutation seeded by ``(seed, pass)``; without ``repeat`` one pass, the
+    partly filled buckets last.
     """
     from seqgen.data.tokenizers import BOS_ID, EOS_ID
 
