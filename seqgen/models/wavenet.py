@@ -48,7 +48,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from seqgen.core import emphasis
+from seqgen.core import emphasis, pitch
 from seqgen.core.decoding import decode_loop
 from seqgen.core.methods import CACHED, NAIVE, NAIVE_CONV
 from seqgen.core.distributions import get_distribution
@@ -99,6 +99,9 @@ class WaveNet(Decoder, keras.Model):
         mel_stats: ``{"features": FeatureParams dict, "mean": [n_mels], "std": [n_mels]}`` of the mel the
             model is conditioned on (taken from the prepared data); what turns a normalized mel back into
             the spectral envelope the predictor comes from.
+        pitch_features: condition on each frame's F0 and periodicity as well, estimated from the mel
+            itself (:mod:`seqgen.core.pitch`): two channels beside the mel bands into the upsampler, so
+            synthesis still needs only the mel.  Needs mel conditioning and ``mel_stats``.
 
     Linear prediction (``lpc_order > 0``; the ExcitNet / LP-WaveNet / LPCNet idea, :mod:`seqgen.core.lpc`):
     the signal ``s`` is the (pre-emphasized) waveform in 16-bit steps.  Each frame's predictor comes
@@ -115,7 +118,7 @@ class WaveNet(Decoder, keras.Model):
     def __init__(self, num_stacks=2, layers_per_stack=10, kernel_size=2, residual_channels=64,
                  gate_channels=128, skip_channels=128, distribution=None, cond_channels=0,
                  hop_length=256, upsample_scales=None, num_speakers=0, speaker_dim=16,
-                 dropout=0.0, pre_emphasis=0.0, lpc_order=0, mel_stats=None, **kwargs):
+                 dropout=0.0, pre_emphasis=0.0, lpc_order=0, mel_stats=None, pitch_features=False, **kwargs):
         super().__init__(**kwargs)
         if int(kernel_size) < 2:
             raise ValueError(f"kernel_size must be >= 2, got {kernel_size}")
@@ -150,6 +153,20 @@ class WaveNet(Decoder, keras.Model):
             if not self.cond_channels or self.mel_stats is None:
                 raise ValueError("lpc_order needs mel conditioning and the data's mel_stats (the predictor "
                                  "comes from the mel)")
+        self.pitch_features = bool(pitch_features)
+        self._pitch = None
+        if self.pitch_features:
+            if not self.cond_channels or self.mel_stats is None:
+                raise ValueError("pitch_features needs mel conditioning and the data's mel_stats (the pitch is "
+                                 "estimated from the mel)")
+            if len(self.mel_stats["mean"]) != self.cond_channels:
+                raise ValueError(f"pitch_features: mel_stats has {len(self.mel_stats['mean'])} bands, the model "
+                                 f"is conditioned on {self.cond_channels}")
+            self._pitch = pitch.PitchFeatures(self.mel_stats["features"], self.mel_stats["mean"],
+                                              self.mel_stats["std"])
+        # what the upsampler and each layer's conditioning projection take per frame: the mel bands (and
+        # the pitch features)
+        self.frame_channels = self.cond_channels + (pitch.CHANNELS if self.pitch_features else 0)
 
         dist = self.distribution
         if self.lpc_order and not (dist.input_is_discrete and getattr(dist, "mu_law", False)):
@@ -164,14 +181,14 @@ class WaveNet(Decoder, keras.Model):
                     dist.num_classes, self.residual_channels, name="excitation_embedding")
         else:
             self.input_embedding = keras.layers.Dense(self.residual_channels, name="input_projection")
-        self.upsampler = (Upsampler(self.hop_length, self.cond_channels, self.upsample_scales,
+        self.upsampler = (Upsampler(self.hop_length, self.frame_channels, self.upsample_scales,
                                     name="upsampler") if self.cond_channels else None)
         self.speaker_embedding = (keras.layers.Embedding(self.num_speakers, self.speaker_dim,
                                                          name="speaker_embedding")
                                   if self.num_speakers else None)
         self.blocks = [
             ResidualBlock(self.residual_channels, self.gate_channels, self.skip_channels,
-                          self.kernel_size, 2 ** i, cond_channels=self.cond_channels,
+                          self.kernel_size, 2 ** i, cond_channels=self.frame_channels,
                           global_channels=self.speaker_dim if self.num_speakers else 0,
                           dropout=self.dropout_rate, name=f"block_{s}_{i}",
                           residual_output=not (s == self.num_stacks - 1 and i == self.layers_per_stack - 1))
@@ -192,7 +209,7 @@ class WaveNet(Decoder, keras.Model):
         else:
             self.input_embedding.build((None, None, 1))
         if self.upsampler is not None:
-            self.upsampler.build((None, None, self.cond_channels))
+            self.upsampler.build((None, None, self.frame_channels))
         if self.speaker_embedding is not None:
             self.speaker_embedding.build((None,))
         for block in self.blocks:
@@ -236,6 +253,8 @@ class WaveNet(Decoder, keras.Model):
             lines.append(f"  pre-emphasis: {self.pre_emphasis}")
         if self.lpc_order:
             lines.append(f"  linear prediction: order {self.lpc_order} from the mel; the head models the excitation")
+        if self.pitch_features:
+            lines.append("  pitch features: F0 and periodicity of each frame, estimated from the mel")
         lines.append(f"  parameters: {self.count_params():,}")
         return "\n".join(lines)
 
@@ -277,10 +296,17 @@ class WaveNet(Decoder, keras.Model):
             raise ValueError("this WaveNet has speakers: inputs need a 'speaker' entry")
         return x, mel, spk
 
+    def conditioning_frames(self, mel):
+        """What the upsampler takes: the normalized mel frames ``[B, F, C]``, with the pitch features
+        appended when the model has them (``[B, F, C + 2]``)."""
+        if not self.pitch_features:
+            return mel
+        return ops.concatenate([ops.cast(mel, "float32"), self._pitch(mel)], axis=-1)
+
     def call(self, inputs, training=False):
         """``{"x": [B, T], "mel": [B, T/hop, C], "speaker": [B]}`` -> params ``[B, T, P]``."""
         x, mel, spk = self._unpack(inputs)
-        cond = self.upsampler(mel) if self.cond_channels else None
+        cond = self.upsampler(self.conditioning_frames(mel)) if self.cond_channels else None
         g = self.speaker_embedding(ops.cast(spk, "int32")) if self.num_speakers else None
         return self._forward(x, cond, g, training=training)
 
@@ -682,7 +708,8 @@ class WaveNet(Decoder, keras.Model):
             const = fn(None, spk_arr)
             return lambda start: const
         hop = self.hop_length
-        return lambda start: fn(self.upsampler.frames_with_context(mel, start // hop, chunk // hop),
+        frames = np.asarray(ops.convert_to_numpy(self.conditioning_frames(mel)), np.float32)  # once, whole mel
+        return lambda start: fn(self.upsampler.frames_with_context(frames, start // hop, chunk // hop),
                                 spk_arr)
 
     @staticmethod
@@ -794,7 +821,7 @@ class WaveNet(Decoder, keras.Model):
         hist[:] = x0[:, None]
         cond = None
         if self.cond_channels:
-            cond = ops.convert_to_numpy(self.upsampler(mel))[:, :n]
+            cond = ops.convert_to_numpy(self.upsampler(self.conditioning_frames(mel)))[:, :n]
             if cond.shape[1] < length:
                 cond = np.concatenate(
                     [cond, np.zeros((b, length - cond.shape[1], cond.shape[2]), cond.dtype)], axis=1)
@@ -824,5 +851,5 @@ class WaveNet(Decoder, keras.Model):
             hop_length=self.hop_length, upsample_scales=self.upsample_scales,
             num_speakers=self.num_speakers, speaker_dim=self.speaker_dim,
             dropout=self.dropout_rate, pre_emphasis=self.pre_emphasis, lpc_order=self.lpc_order,
-            mel_stats=self.mel_stats)
+            mel_stats=self.mel_stats, pitch_features=self.pitch_features)
         return config

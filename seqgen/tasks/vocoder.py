@@ -464,9 +464,10 @@ class Vocoder(Task):
             if dist.get("type", "categorical") == "categorical":
                 dist.setdefault("num_classes", 2 ** int(data_info.get("mu_law_bits", 8)))
             kwargs["distribution"] = dist
-        if model_type == "wavenet" and model_cfg.get("lpc_order"):
+        if model_type == "wavenet" and (model_cfg.get("lpc_order") or model_cfg.get("pitch_features")):
+            key = "lpc_order" if model_cfg.get("lpc_order") else "pitch_features"
             if not local:
-                raise ConfigError("model.lpc_order needs model.local_conditioning (the predictor comes from the mel)")
+                raise ConfigError(f"model.{key} needs model.local_conditioning (it is computed from the mel)")
             stats = data_info.get("stats") or {}
             kwargs["mel_stats"] = {"features": data_info["features"], "mean": stats["mel_mean"],
                                    "std": stats["mel_std"]}

@@ -420,3 +420,54 @@ def test_fit_reduces_loss_with_conditioning():
     params = model({"x": x[:8], "mel": mel[:8], "speaker": spk[:8]})
     nll = float(_np(model.distribution.loss(params, y[:8])))
     assert abs(float(_np(model.compute_loss(y=y[:8], y_pred=params))) - nll) < 1e-5
+
+
+def _pitch_model(lpc_order=0, seed=3):
+    model = WaveNet(num_stacks=2, layers_per_stack=3, kernel_size=2, cond_channels=5, hop_length=8,
+                    lpc_order=lpc_order, mel_stats=LPC_STATS, pitch_features=True, **SMALL)
+    _randomize_biases(model, seed)
+    return model
+
+
+@pytest.mark.parametrize("lpc_order", [0, 4])
+def test_pitch_features_cached_equals_naive_streams_and_round_trips(lpc_order, tmp_path):
+    """The F0 and periodicity estimated from the mel go into the upsampler beside the mel bands; cached ==
+    naive and stream == generate still hold bit for bit, and a saved model reloads with them."""
+    model = _pitch_model(lpc_order)
+    assert model.frame_channels == 7 and model.upsampler.channels == 7
+    assert "pitch features" in model.summary_text()
+    mel = np.random.default_rng(9).normal(size=(2, 12, 5)).astype(np.float32)   # N = 96
+    cached = model.generate_samples(mel=mel, chunk_size=32, seed=4)
+    naive = model.generate_samples(mel=mel, method="naive", chunk_size=32, seed=4)
+    np.testing.assert_array_equal(cached, naive)
+    streamed = np.concatenate(list(model.generate_stream(mel=mel, chunk_size=32, seed=4)), axis=1)
+    np.testing.assert_array_equal(streamed, model.waveform(cached))
+    path = tmp_path / "pitch.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.pitch_features and loaded.frame_channels == 7
+    np.testing.assert_array_equal(loaded.generate_samples(mel=mel, chunk_size=32, seed=4), cached)
+
+
+def test_pitch_features_reach_the_network():
+    """What the estimator gives is what the network is conditioned on: other features, other outputs."""
+    model = _pitch_model()
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, size=(1, 48)).astype(np.int32)
+    mel = rng.normal(size=(1, 6, 5)).astype(np.float32)
+    frames = _np(model.conditioning_frames(mel))
+    assert frames.shape == (1, 6, 7)
+    np.testing.assert_array_equal(frames[..., :5], mel)
+    np.testing.assert_array_equal(frames[..., 5:], _np(model._pitch(mel)))
+    base = _np(model({"x": x, "mel": mel}))
+    real = model._pitch
+    model._pitch = lambda m: real(m) + 0.5
+    try:
+        moved = _np(model({"x": x, "mel": mel}))
+    finally:
+        model._pitch = real
+    assert not np.allclose(base, moved)
+    with pytest.raises(ValueError, match="pitch_features needs"):
+        WaveNet(num_stacks=1, layers_per_stack=2, pitch_features=True, **SMALL)
+    with pytest.raises(ValueError, match="pitch_features needs"):
+        WaveNet(num_stacks=1, layers_per_stack=2, cond_channels=5, pitch_features=True, **SMALL)
