@@ -234,8 +234,8 @@ class Distribution:
             ds = make(global_batch, 0)
             if inspect.isgenerator(ds) and keras_backend() == "tensorflow":
                 # Keras would fix the shapes of a generator's batches from its first two; length-bucketed
-                # batches (translation) need their lengths open
-                return as_tf_dataset(ds)
+                # batches (translation) need their lengths open, and with data.batch_bytes their sizes too
+                return as_tf_dataset(ds, open_batch=True)
             return ds
         per_replica = self.per_replica_batch(global_batch)
 
@@ -416,11 +416,11 @@ def keras_backend() -> str:
     return keras.backend.backend()
 
 
-def as_tf_dataset(dataset):
+def as_tf_dataset(dataset, open_batch=False):
     """A ``tf.data.Dataset`` of a dataset's batches: itself, or a grain dataset or a generator of numpy
     batches read through a Python generator (what ``distribute_datasets_from_function`` needs), with the
     first batch's shapes (a generator's, e.g. translation's length buckets: its batch size, the other
-    dimensions open)."""
+    dimensions open; with ``open_batch`` the batch size open too, for batches filled to a byte budget)."""
     import itertools
 
     tf = tensorflow()
@@ -441,7 +441,7 @@ def as_tf_dataset(dataset):
 
     def spec(x):
         x = np.asarray(x)
-        shape = (x.shape[0],) + (None,) * (x.ndim - 1) if open_dims else x.shape
+        shape = ((None if open_batch else x.shape[0]),) + (None,) * (x.ndim - 1) if open_dims else x.shape
         return tf.TensorSpec(shape, tf.as_dtype(x.dtype))
 
     return tf.data.Dataset.from_generator(make, output_signature=tf.nest.map_structure(spec, first))

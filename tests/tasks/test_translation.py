@@ -34,6 +34,17 @@ def test_bytenet_translation_trains(pairs_run):
     assert info["data"]["kind"] == "pairs" and info["data"]["num_pairs"]["train"] > 0
 
 
+def test_batches_by_byte_count_train(pairs_data, tmp_path):
+    """data.batch_bytes gives batches of several sizes (one per length bucket); training takes them all."""
+    run = tmp_path / "run"
+    run_cli("train", TINY, "--data", pairs_data, "--out", run, "--max-steps", "20", "--set", "data.batch_bytes=256",
+            "--set", "train.valid_every=20", "--set", "train.log_every=10")
+    recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in recs) == 20
+    valid = [r["valid_bits_per_byte"] for r in recs if "valid_bits_per_byte" in r]
+    assert len(valid) == 1 and valid[0] < 8.0
+
+
 def test_translate_prints_one_line_per_input(pairs_run, tmp_path):
     out = text_cli("translate", "--run", pairs_run, "hello world", "the cat sat").stdout
     assert len(out.split("\n")) == 3 and out.endswith("\n")  # two lines
