@@ -21,25 +21,20 @@ import re
 import statistics
 import sys
 import tempfile
-import time
 
 
 def _median_seconds(fn, *args, repeats=12):
     """Median wall time of ``fn(*args)`` after two warm-up calls (the first compiles)."""
     import numpy as np
 
+    from seqgen.bench.runner import _measure
+
     def run():
         out = fn(*args)
         np.asarray(out[0] if isinstance(out, (list, tuple)) else out)  # wait for the result
 
-    run()
-    run()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    run()  # the first warm-up; _measure makes (and leaves out) the second
+    return statistics.median(_measure(run, repeats)[1])
 
 
 def matmul_table(rows, cols, out):

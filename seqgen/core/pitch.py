@@ -74,14 +74,12 @@ class PitchFeatures:
     """
 
     def __init__(self, features, mean, std):
-        import librosa
-
+        from seqgen.core.lpc import _mel_basis
         from seqgen.data.audio import FeatureParams
 
         p = features if isinstance(features, FeatureParams) else FeatureParams.from_dict(dict(features))
         self.params = p
-        basis = librosa.filters.mel(sr=p.sample_rate, n_fft=p.n_fft, n_mels=p.n_mels, fmin=p.fmin,
-                                    fmax=p.fmax).astype(np.float64)                     # [n_mels, n_fft/2+1]
+        basis = _mel_basis(p.sample_rate, p.n_fft, p.n_mels, p.fmin, p.fmax)         # [n_mels, n_fft/2+1], cached
         if len(mean) != p.n_mels or len(std) != p.n_mels:
             raise ValueError(f"pitch features: {p.n_mels} mel bands, but mean/std have {len(mean)}/{len(std)}")
         self.mean = np.asarray(mean, np.float32)
@@ -109,7 +107,7 @@ class PitchFeatures:
     def __call__(self, mel):
         from keras import ops
 
-        s = self.spectrum(ops.stop_gradient(ops.convert_to_tensor(mel, "float32")))
+        s = self.spectrum(ops.convert_to_tensor(mel, "float32"))
         band = ops.sqrt(s[..., : self.contrast.shape[0]])
         band = band / ops.maximum(ops.max(band, axis=-1, keepdims=True), 1e-12)
         score = ops.matmul(band, ops.convert_to_tensor(self.contrast))               # [..., frames, C]

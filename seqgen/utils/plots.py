@@ -287,7 +287,7 @@ def held_out_curve_png(path, curve: dict) -> pathlib.Path:
     for ax, (key, label, lower) in zip(axes[0], panels):
         ys = [q[key] for q in points]
         ax.plot(xs, ys, "o-", color="tab:blue")
-        for x, y, q in zip(xs, ys, points):
+        for x, y in zip(xs, ys):
             ax.annotate(f"{y:.2f}" if lower else f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6),
                         ha="center", fontsize=7)
         ax.set_title(f"{label} ({'lower' if lower else 'higher'} is better)", fontsize=9)
