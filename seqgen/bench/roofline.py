@@ -101,10 +101,11 @@ def matvec_gflops(rows=128, cols=256, min_seconds=0.2, repeats=3, seed=0):
             "flops_per_iteration": int(flops)}
 
 
-def matmul_gflops(n=1024, min_seconds=0.2, repeats=3, seed=0):
-    """GFLOP/s of dependent ``[n, n] @ [n, n]`` float32 products in a compiled loop.
+def matmul_gflops(n=1024, min_seconds=0.2, repeats=3, seed=0, dtype="float32"):
+    """GFLOP/s of dependent ``[n, n] @ [n, n]`` products in a compiled loop, in ``dtype`` (float32; bfloat16
+    for the ceiling of ``train.precision=mixed_bfloat16`` on hardware that has it).
 
-    Returns ``{"gflops", "iterations", "seconds", "n", "flops_per_iteration"}``.
+    Returns ``{"gflops", "iterations", "seconds", "n", "flops_per_iteration", "dtype"}``.
     """
     from keras import ops
 
@@ -114,16 +115,18 @@ def matmul_gflops(n=1024, min_seconds=0.2, repeats=3, seed=0):
     x0 = np.random.default_rng(seed + 1).standard_normal((n, n)).astype(np.float32)
 
     def loop(q_in, x_in, iters):
+        q_in, x_in = ops.cast(q_in, dtype), ops.cast(x_in, dtype)
+
         def body(i, x):
             return ops.matmul(q_in, x)
 
-        return ops.fori_loop(0, iters, body, x_in)
+        return ops.cast(ops.fori_loop(0, iters, body, x_in), "float32")
 
     fn = compile_fn(loop)
     flops = 2 * n ** 3
     g, iters, dt = _loop_rate(fn, (q, x0), flops, min_seconds, repeats)
     return {"gflops": g, "iterations": int(iters), "seconds": dt, "n": int(n),
-            "flops_per_iteration": int(flops)}
+            "flops_per_iteration": int(flops), "dtype": str(dtype)}
 
 
 def bandwidth_gbs(size_bytes, min_seconds=0.2, repeats=3, seed=0):

@@ -165,7 +165,9 @@ def loop_steps_per_sec(metrics_path) -> tuple[float, list[float]]:
 
 
 def bench_preset(name: str, steps: int | None, warmup: int | None, log, workdir, on_cpu: bool = True,
-                 overrides=(), data_dirs=None) -> dict:
+                 overrides=(), data_dirs=None, step_alone: bool = True) -> dict:
+    """One preset's record.  ``step_alone=False`` skips the second figure (a second model, a second
+    compilation: on a GPU the compilation can cost more than the timed steps); its keys are then None."""
     from seqgen.recipes.runner import recipes_root
     from seqgen.train.distillation import DistillLoop
     from seqgen.train.loop import TrainLoop
@@ -199,28 +201,35 @@ def bench_preset(name: str, steps: int | None, warmup: int | None, log, workdir,
     loop_rate, windows = loop_steps_per_sec(loop.run.path / "metrics.jsonl")
     batch = next(iter(loop._dataset(0)))
     batch = tuple(np.asarray(b) if not isinstance(b, (tuple, list, dict)) else b for b in batch)
-    log(f"{name}: the compiled step alone, {steps} steps on one batch held in memory (windows of {window})")
-    # a model of its own, built and compiled as the loop's was (a second fit of a model that has trained
-    # can fail on JAX: Keras donates the training state's buffers)
-    from seqgen.train.strategy import Distribution
-
-    fresh = make_loop(out / "step")
-    fresh.dist = Distribution("default")
-    fresh._build()
-    step_rate, step_windows = time_compiled_step(fresh.model, batch, steps, window)
     work = flop_per_step(loop, batch)
     unit = f"{loop.unit}s"  # the task's unit: samples, bytes
+    step_rate = step_windows = None
+    if step_alone:
+        log(f"{name}: the compiled step alone, {steps} steps on one batch held in memory (windows of {window})")
+        # a model of its own, built and compiled as the loop's was (a second fit of a model that has trained
+        # can fail on JAX: Keras donates the training state's buffers)
+        from seqgen.train.strategy import Distribution
+
+        fresh = make_loop(out / "step")
+        fresh.dist = Distribution("default")
+        fresh._build()
+        step_rate, step_windows = time_compiled_step(fresh.model, batch, steps, window)
+
+    def times(rate, factor):
+        return None if rate is None else rate * factor
+
     rec = {"preset": name, "description": description, "config": f"recipes/{recipe}/{cfg_name}",
            "overrides": [x for x in sets if not x.startswith("train.")], "window": window, "timed_steps": steps,
            "data": str(data), "kind": kind, "unit": unit, **work,
            "loop_steps_per_sec": loop_rate, "loop_windows_steps_per_sec": windows, "loop_wall_seconds": loop_wall,
            "step_steps_per_sec": step_rate, "step_windows_steps_per_sec": step_windows,
            "loop_units_per_sec": loop_rate * work["units_per_step"],
-           "step_units_per_sec": step_rate * work["units_per_step"],
-           "loop_overhead": 1.0 - loop_rate / step_rate,
-           "step_gflops": step_rate * work["gflop_per_step"], "loop_gflops": loop_rate * work["gflop_per_step"]}
-    log(f"{name}: loop {loop_rate:.3f} steps/s, step alone {step_rate:.3f} steps/s "
-        f"({rec['loop_units_per_sec']:,.0f} {unit}/s in the loop; {rec['step_gflops']:.1f} GFLOP/s)")
+           "step_units_per_sec": times(step_rate, work["units_per_step"]),
+           "loop_overhead": None if step_rate is None else 1.0 - loop_rate / step_rate,
+           "step_gflops": times(step_rate, work["gflop_per_step"]), "loop_gflops": loop_rate * work["gflop_per_step"]}
+    alone = "" if step_rate is None else f", step alone {step_rate:.3f} steps/s"
+    log(f"{name}: loop {loop_rate:.3f} steps/s{alone} ({rec['loop_units_per_sec']:,.0f} {unit}/s and "
+        f"{rec['loop_gflops']:.1f} GFLOP/s in the loop)")
     return rec
 
 

@@ -58,7 +58,9 @@ def test_roofline_ceilings_positive():
     mv = roofline.matvec_gflops(16, 32, min_seconds=0.01, repeats=1)
     assert mv["gflops"] > 0 and mv["flops_per_iteration"] == 4 * 16 * 32
     mm = roofline.matmul_gflops(64, min_seconds=0.01, repeats=1)
-    assert mm["gflops"] > 0 and mm["flops_per_iteration"] == 2 * 64 ** 3
+    assert mm["gflops"] > 0 and mm["flops_per_iteration"] == 2 * 64 ** 3 and mm["dtype"] == "float32"
+    half = roofline.matmul_gflops(64, min_seconds=0.01, repeats=1, dtype="bfloat16")  # the mixed-precision ceiling
+    assert half["gflops"] > 0 and half["dtype"] == "bfloat16"
 
 
 def test_read_bandwidth_ceiling_and_bytes_per_step():

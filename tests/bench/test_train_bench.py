@@ -55,6 +55,18 @@ def test_train_bench_on_the_tiny_preset(espeak_vocoder_data, tmp_path):
     assert "| test-tiny |" in table and "4 x 2048" in table
 
 
+@pytest.mark.slow  # ~20 s: in .ci/run's slow step
+def test_train_bench_loop_only(espeak_vocoder_data, tmp_path):
+    """``step_alone=False`` (bench/gpu.py on a GPU, where a second compilation costs more than the steps): the
+    loop's figures only, and the preset's batch overridden."""
+    rec = training.bench_preset("test-tiny", 2, 1, lambda line: None, tmp_path, overrides=["data.batch_size=2"],
+                                data_dirs={"vocoder": espeak_vocoder_data}, step_alone=False)
+    assert (rec["rows"], rec["positions_per_row"]) == (2, 2048)
+    assert rec["loop_steps_per_sec"] > 0 and rec["loop_gflops"] == pytest.approx(
+        rec["loop_steps_per_sec"] * rec["gflop_per_step"])
+    assert rec["step_steps_per_sec"] is None and rec["step_gflops"] is None and rec["loop_overhead"] is None
+
+
 def test_an_unknown_training_preset_is_one_line(quiet_cli):
     code, _, err = cli_here("bench", "--train", "--presets", "vocoder-smal")
     assert code == 2 and len(err.strip().splitlines()) == 1
