@@ -31,7 +31,8 @@ def wavenet_flops(model, method=CACHED):
         input:       2*R                      continuous input (Dense 1->R); 0 for a
                                               class embedding (a table lookup)
         per layer:   2*k*R*G                  dilated conv (k taps)
-                   + 2*C*G                    conditioning projection (mel, C bands)
+                   + 2*C*G                    conditioning projection (C: the mel bands, plus the pitch
+                                              features and the harmonic source when the model has them)
                    + 2*(G/2)*(R+S)            residual + skip 1x1 (2*(G/2)*S on the last layer)
         head:        2*S*S + 2*S*P            skip->skip 1x1, skip->params 1x1
 
@@ -45,8 +46,9 @@ def wavenet_flops(model, method=CACHED):
     k, c = model.kernel_size, model.cond_channels
     p = model.distribution.param_size
     pos = 0 if model.distribution.input_is_discrete else 2 * r
+    per_sample = getattr(model, "sample_cond_channels", c) if c else 0
     for block in model.blocks:
-        pos += 2 * k * r * g + 2 * c * g
+        pos += 2 * k * r * g + 2 * per_sample * g
         pos += 2 * (g // 2) * ((r if block.residual_output else 0) + s)
     pos += 2 * s * s + 2 * s * p
     up = _upsampler_flops_per_sample(model) if c else 0.0

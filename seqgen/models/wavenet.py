@@ -49,6 +49,7 @@ import numpy as np
 from keras import ops
 
 from seqgen.core import emphasis, pitch
+from seqgen.core import harmonic_source as hsource
 from seqgen.core.decoding import decode_loop
 from seqgen.core.methods import CACHED, NAIVE, NAIVE_CONV
 from seqgen.core.distributions import get_distribution
@@ -102,6 +103,10 @@ class WaveNet(Decoder, keras.Model):
         pitch_features: condition on each frame's F0 and periodicity as well, estimated from the mel
             itself (:mod:`seqgen.core.pitch`): two channels beside the mel bands into the upsampler, so
             synthesis still needs only the mel.  Needs mel conditioning and ``mel_stats``.
+        harmonic_source: ``K > 0`` adds, at every sample, the sine and cosine of the first ``K`` harmonics
+            of the F0 estimated from the mel, faded out on unvoiced frames (:mod:`seqgen.core.harmonic_source`;
+            the neural source-filter idea) beside the upsampled conditioning that each layer projects.
+            Needs mel conditioning and ``mel_stats``; 0 = off.
 
     Linear prediction (``lpc_order > 0``; the ExcitNet / LP-WaveNet / LPCNet idea, :mod:`seqgen.core.lpc`):
     the signal ``s`` is the (pre-emphasized) waveform in 16-bit steps.  Each frame's predictor comes
@@ -118,7 +123,8 @@ class WaveNet(Decoder, keras.Model):
     def __init__(self, num_stacks=2, layers_per_stack=10, kernel_size=2, residual_channels=64,
                  gate_channels=128, skip_channels=128, distribution=None, cond_channels=0,
                  hop_length=256, upsample_scales=None, num_speakers=0, speaker_dim=16,
-                 dropout=0.0, pre_emphasis=0.0, lpc_order=0, mel_stats=None, pitch_features=False, **kwargs):
+                 dropout=0.0, pre_emphasis=0.0, lpc_order=0, mel_stats=None, pitch_features=False,
+                 harmonic_source=0, **kwargs):
         super().__init__(**kwargs)
         if int(kernel_size) < 2:
             raise ValueError(f"kernel_size must be >= 2, got {kernel_size}")
@@ -154,19 +160,26 @@ class WaveNet(Decoder, keras.Model):
                 raise ValueError("lpc_order needs mel conditioning and the data's mel_stats (the predictor "
                                  "comes from the mel)")
         self.pitch_features = bool(pitch_features)
+        self.harmonic_source = int(harmonic_source)
+        if self.harmonic_source < 0:
+            raise ValueError(f"harmonic_source must be >= 0 (harmonics; 0 = off), got {harmonic_source}")
         self._pitch = None
-        if self.pitch_features:
+        if self.pitch_features or self.harmonic_source:
+            key = "pitch_features" if self.pitch_features else "harmonic_source"
             if not self.cond_channels or self.mel_stats is None:
-                raise ValueError("pitch_features needs mel conditioning and the data's mel_stats (the pitch is "
+                raise ValueError(f"{key} needs mel conditioning and the data's mel_stats (the pitch is "
                                  "estimated from the mel)")
             if len(self.mel_stats["mean"]) != self.cond_channels:
-                raise ValueError(f"pitch_features: mel_stats has {len(self.mel_stats['mean'])} bands, the model "
+                raise ValueError(f"{key}: mel_stats has {len(self.mel_stats['mean'])} bands, the model "
                                  f"is conditioned on {self.cond_channels}")
             self._pitch = pitch.PitchFeatures(self.mel_stats["features"], self.mel_stats["mean"],
                                               self.mel_stats["std"])
         # what the upsampler and each layer's conditioning projection take per frame: the mel bands (and
         # the pitch features)
         self.frame_channels = self.cond_channels + (pitch.CHANNELS if self.pitch_features else 0)
+        # ... and what each layer's conditioning projection takes per sample: the upsampled frames (and the
+        # harmonic source)
+        self.sample_cond_channels = self.frame_channels + hsource.channels(self.harmonic_source)
 
         dist = self.distribution
         if self.lpc_order and not (dist.input_is_discrete and getattr(dist, "mu_law", False)):
@@ -188,7 +201,7 @@ class WaveNet(Decoder, keras.Model):
                                   if self.num_speakers else None)
         self.blocks = [
             ResidualBlock(self.residual_channels, self.gate_channels, self.skip_channels,
-                          self.kernel_size, 2 ** i, cond_channels=self.frame_channels,
+                          self.kernel_size, 2 ** i, cond_channels=self.sample_cond_channels,
                           global_channels=self.speaker_dim if self.num_speakers else 0,
                           dropout=self.dropout_rate, name=f"block_{s}_{i}",
                           residual_output=not (s == self.num_stacks - 1 and i == self.layers_per_stack - 1))
@@ -255,6 +268,8 @@ class WaveNet(Decoder, keras.Model):
             lines.append(f"  linear prediction: order {self.lpc_order} from the mel; the head models the excitation")
         if self.pitch_features:
             lines.append("  pitch features: F0 and periodicity of each frame, estimated from the mel")
+        if self.harmonic_source:
+            lines.append(f"  harmonic source: {self.harmonic_source} harmonics of the mel's F0 at every sample")
         lines.append(f"  parameters: {self.count_params():,}")
         return "\n".join(lines)
 
@@ -303,10 +318,43 @@ class WaveNet(Decoder, keras.Model):
             return mel
         return ops.concatenate([ops.cast(mel, "float32"), self._pitch(mel)], axis=-1)
 
+    def source_frames(self, mel, cycles=None):
+        """``[B, F, 3]``: each frame's F0 (Hz), voicing and start phase in cycles, what the harmonic source
+        is made of; ``cycles`` None: counted from the first frame, in the graph (training windows)."""
+        p = self.mel_stats["features"]
+        hop, sr = int(p["hop_length"]), int(p["sample_rate"])
+        feats = self._pitch(mel)
+        f0 = pitch.REFERENCE_HZ * ops.power(2.0, feats[..., 0])
+        if cycles is None:
+            cycles = hsource.frame_cycles_ops(f0, hop, sr)
+        return ops.stack([f0, hsource.voicing(feats[..., 1]), ops.cast(cycles, "float32")], axis=-1)
+
+    def source_of(self, frames):
+        """The harmonic source ``[B, F * hop, 2 K]`` of :meth:`source_frames`' rows."""
+        p = self.mel_stats["features"]
+        return hsource.source(frames[..., 0], frames[..., 1], frames[..., 2], int(p["hop_length"]),
+                              int(p["sample_rate"]), self.harmonic_source)
+
+    def host_source_frames(self, mel):
+        """:meth:`source_frames` of whole utterances for generation (numpy ``[B, F, 3]``), the phase counted
+        from each utterance's start in float64, so any chunk of frames gives the same source."""
+        p = self.mel_stats["features"]
+        rows = np.asarray(ops.convert_to_numpy(self.source_frames(ops.convert_to_tensor(mel, "float32"))),
+                          np.float32)
+        rows[..., 2] = hsource.frame_cycles(rows[..., 0], int(p["hop_length"]), int(p["sample_rate"]))
+        return rows
+
+    def upsampled(self, mel):
+        """The per-sample conditioning ``[B, T, sample_cond_channels]`` of whole mels (training)."""
+        cond = self.upsampler(self.conditioning_frames(mel))
+        if self.harmonic_source:
+            cond = ops.concatenate([cond, ops.cast(self.source_of(self.source_frames(mel)), cond.dtype)], axis=-1)
+        return cond
+
     def call(self, inputs, training=False):
         """``{"x": [B, T], "mel": [B, T/hop, C], "speaker": [B]}`` -> params ``[B, T, P]``."""
         x, mel, spk = self._unpack(inputs)
-        cond = self.upsampler(self.conditioning_frames(mel)) if self.cond_channels else None
+        cond = self.upsampled(mel) if self.cond_channels else None
         g = self.speaker_embedding(ops.cast(spk, "int32")) if self.num_speakers else None
         return self._forward(x, cond, g, training=training)
 
@@ -391,10 +439,13 @@ class WaveNet(Decoder, keras.Model):
             out = gs if out is None else out + ops.expand_dims(gs, 1)
         return out
 
-    def _bias_fn(self, mel_frames, speaker):
+    def _bias_fn(self, mel_frames, speaker, source_frames=None):
         """Conditioning of one chunk: ``[B, chunk, L*G]`` from mel frames that
-        carry the upsampler's context, ``[B, L*G]`` for a speaker only, or None."""
+        carry the upsampler's context (and the chunk's :meth:`source_frames` rows, with a harmonic source),
+        ``[B, L*G]`` for a speaker only, or None."""
         cond = self.upsampler.upsample_padded(mel_frames) if self.cond_channels else None
+        if source_frames is not None:
+            cond = ops.concatenate([cond, ops.cast(self.source_of(source_frames), cond.dtype)], axis=-1)
         return self.gate_bias(cond, speaker)
 
     def _loop_fn(self, x0, cache, start, num_steps, noise, bias, forced, num_forced, temperature):
@@ -709,8 +760,18 @@ class WaveNet(Decoder, keras.Model):
             return lambda start: const
         hop = self.hop_length
         frames = np.asarray(ops.convert_to_numpy(self.conditioning_frames(mel)), np.float32)  # once, whole mel
-        return lambda start: fn(self.upsampler.frames_with_context(frames, start // hop, chunk // hop),
-                                spk_arr)
+        if not self.harmonic_source:
+            return lambda start: fn(self.upsampler.frames_with_context(frames, start // hop, chunk // hop),
+                                    spk_arr)
+        rows = self.host_source_frames(mel)                                                    # once, whole mel
+
+        def bias(start):
+            src = np.zeros((rows.shape[0], chunk // hop, rows.shape[2]), np.float32)   # past the end: silent
+            got = rows[:, start // hop:start // hop + chunk // hop]
+            src[:, :got.shape[1]] = got
+            return fn(self.upsampler.frames_with_context(frames, start // hop, chunk // hop), spk_arr, src)
+
+        return bias
 
     @staticmethod
     def _window(arr, start, length, fill):
@@ -821,7 +882,10 @@ class WaveNet(Decoder, keras.Model):
         hist[:] = x0[:, None]
         cond = None
         if self.cond_channels:
-            cond = ops.convert_to_numpy(self.upsampler(self.conditioning_frames(mel)))[:, :n]
+            cond = self.upsampler(self.conditioning_frames(mel))
+            if self.harmonic_source:
+                cond = ops.concatenate([cond, self.source_of(self.host_source_frames(mel))], axis=-1)
+            cond = ops.convert_to_numpy(cond)[:, :n]
             if cond.shape[1] < length:
                 cond = np.concatenate(
                     [cond, np.zeros((b, length - cond.shape[1], cond.shape[2]), cond.dtype)], axis=1)
@@ -851,5 +915,5 @@ class WaveNet(Decoder, keras.Model):
             hop_length=self.hop_length, upsample_scales=self.upsample_scales,
             num_speakers=self.num_speakers, speaker_dim=self.speaker_dim,
             dropout=self.dropout_rate, pre_emphasis=self.pre_emphasis, lpc_order=self.lpc_order,
-            mel_stats=self.mel_stats, pitch_features=self.pitch_features)
+            mel_stats=self.mel_stats, pitch_features=self.pitch_features, harmonic_source=self.harmonic_source)
         return config

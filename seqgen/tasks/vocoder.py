@@ -464,8 +464,9 @@ class Vocoder(Task):
             if dist.get("type", "categorical") == "categorical":
                 dist.setdefault("num_classes", 2 ** int(data_info.get("mu_law_bits", 8)))
             kwargs["distribution"] = dist
-        if model_type == "wavenet" and (model_cfg.get("lpc_order") or model_cfg.get("pitch_features")):
-            key = "lpc_order" if model_cfg.get("lpc_order") else "pitch_features"
+        needs_stats = [k for k in ("lpc_order", "pitch_features", "harmonic_source") if model_cfg.get(k)]
+        if model_type == "wavenet" and needs_stats:
+            key = needs_stats[0]
             if not local:
                 raise ConfigError(f"model.{key} needs model.local_conditioning (it is computed from the mel)")
             stats = data_info.get("stats") or {}

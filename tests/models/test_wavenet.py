@@ -471,3 +471,67 @@ def test_pitch_features_reach_the_network():
         WaveNet(num_stacks=1, layers_per_stack=2, pitch_features=True, **SMALL)
     with pytest.raises(ValueError, match="pitch_features needs"):
         WaveNet(num_stacks=1, layers_per_stack=2, cond_channels=5, pitch_features=True, **SMALL)
+
+
+def _source_model(lpc_order=0, pitch_features=False, seed=5):
+    model = WaveNet(num_stacks=2, layers_per_stack=3, kernel_size=2, cond_channels=5, hop_length=8,
+                    lpc_order=lpc_order, mel_stats=LPC_STATS, pitch_features=pitch_features, harmonic_source=3,
+                    **SMALL)
+    _randomize_biases(model, seed)
+    return model
+
+
+@pytest.mark.parametrize("lpc_order,pitch_features", [(0, False), (4, True)])
+def test_harmonic_source_cached_equals_naive_streams_and_round_trips(lpc_order, pitch_features, tmp_path):
+    """The sinusoids at the mel's F0 join each layer's conditioning; every chunk builds its own from the
+    utterance's start phases, so cached == naive and stream == generate bit for bit, and it reloads."""
+    model = _source_model(lpc_order, pitch_features)
+    assert model.sample_cond_channels == model.frame_channels + 6
+    assert model.blocks[0].cond_proj.kernel.shape[0] == model.sample_cond_channels
+    assert "harmonic source: 3 harmonics" in model.summary_text()
+    mel = np.random.default_rng(9).normal(size=(2, 12, 5)).astype(np.float32)   # N = 96
+    cached = model.generate_samples(mel=mel, chunk_size=32, seed=4)
+    naive = model.generate_samples(mel=mel, method="naive", chunk_size=32, seed=4)
+    np.testing.assert_array_equal(cached, naive)
+    streamed = np.concatenate(list(model.generate_stream(mel=mel, chunk_size=32, seed=4)), axis=1)
+    np.testing.assert_array_equal(streamed, model.waveform(cached))
+    path = tmp_path / "source.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.harmonic_source == 3 and loaded.pitch_features == pitch_features
+    np.testing.assert_array_equal(loaded.generate_samples(mel=mel, chunk_size=32, seed=4), cached)
+
+
+def test_harmonic_source_of_training_and_generation_agree_and_reach_the_network():
+    """Training builds the source in the graph (phase from the window's first frame), generation on the host
+    (from the utterance's start): the same F0 and voicing, and the same samples where the phases agree;
+    and the source moves the network's output."""
+    model = _source_model()
+    real_pitch = model._pitch
+    # 5 mel bands at 8 kHz hold no harmonics to find: a voiced estimate (F0 from the first band, contrast 0.5)
+    model._pitch = lambda m: keras.ops.stack([keras.ops.tanh(m[..., 0]), 0.5 + 0.0 * m[..., 0]], axis=-1)
+    rng = np.random.default_rng(2)
+    mel = rng.normal(size=(1, 6, 5)).astype(np.float32)
+    graph = _np(model.source_frames(mel))
+    assert np.all(graph[..., 1] == 1.0)                                   # voiced throughout
+    host = model.host_source_frames(mel)
+    np.testing.assert_array_equal(graph[..., :2], host[..., :2])
+    np.testing.assert_allclose(graph[..., 2], host[..., 2], atol=1e-5)
+    cond = _np(model.upsampled(mel))
+    assert cond.shape == (1, 48, model.sample_cond_channels)
+    np.testing.assert_allclose(cond[..., 5:], _np(model.source_of(host)), atol=1e-3)
+    x = rng.integers(0, 256, size=(1, 48)).astype(np.int32)
+    base = _np(model({"x": x, "mel": mel}))
+    real = model.source_of
+    model.source_of = lambda frames: real(frames) * 0.0
+    try:
+        silent = _np(model({"x": x, "mel": mel}))
+    finally:
+        model.source_of = real
+    assert not np.allclose(base, silent)
+    model._pitch = real_pitch
+    with pytest.raises(ValueError, match="harmonic_source needs"):
+        WaveNet(num_stacks=1, layers_per_stack=2, cond_channels=5, harmonic_source=4, **SMALL)
+    with pytest.raises(ValueError, match="harmonic_source must be >= 0"):
+        WaveNet(num_stacks=1, layers_per_stack=2, cond_channels=5, mel_stats=LPC_STATS, harmonic_source=-1,
+                **SMALL)
