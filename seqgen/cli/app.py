@@ -19,7 +19,7 @@ from seqgen.errors import SeqgenError
 
 
 #: the verbs in the order `seqgen --help` lists them (``train`` also adds ``distill``)
-VERBS = ("prepare", "train", "sample", "evaluate", "recipe", "bench", "generate", "translate")
+VERBS = ("prepare", "train", "sample", "evaluate", "average", "recipe", "bench", "generate", "translate")
 
 
 def build_parser() -> argparse.ArgumentParser:
