@@ -54,11 +54,24 @@ __all__ = ["TransformerDecoder", "TransformerBlock"]
 
 # =========================================================== shared helpers
 @keras.saving.register_keras_serializable(package="seqgen")
-class TransformerBlock(keras.layers.Layer):
-    """Pre-LN block: ``h += Drop(Attn(LN(h)))``; ``h += Drop(W2 gelu(W1 LN(h)))``."""
+def gelu_tanh(x):
+    """The GELU's tanh approximation (GPT-2's original form)."""
+    return keras.activations.gelu(x, approximate=True)
 
-    def __init__(self, d_model, num_heads, d_ff, dropout=0.0, **kwargs):
+
+#: the feed-forward activations a Transformer may use (name -> Keras activation)
+ACTIVATIONS = {"gelu": keras.activations.gelu, "gelu_tanh": gelu_tanh, "relu": keras.activations.relu}
+
+
+class TransformerBlock(keras.layers.Layer):
+    """Pre-LN block: ``h += Drop(Attn(LN(h)))``; ``h += Drop(W2 act(W1 LN(h)))`` (``act``: the exact GELU by
+    default; :data:`ACTIVATIONS`)."""
+
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.0, activation="gelu", **kwargs):
         super().__init__(**kwargs)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        self.activation = activation
         self.d_model = int(d_model)
         self.num_heads = int(num_heads)
         self.d_ff = int(d_ff)
@@ -66,7 +79,7 @@ class TransformerBlock(keras.layers.Layer):
         self.ln1 = keras.layers.LayerNormalization(epsilon=1e-5, name="ln1")
         self.attn = CausalSelfAttention(self.num_heads, dropout=self.dropout_rate, name="attn")
         self.ln2 = keras.layers.LayerNormalization(epsilon=1e-5, name="ln2")
-        self.ff1 = keras.layers.Dense(self.d_ff, activation="gelu", name="ff1")
+        self.ff1 = keras.layers.Dense(self.d_ff, activation=ACTIVATIONS[activation], name="ff1")
         self.ff2 = keras.layers.Dense(self.d_model, name="ff2")
         self.drop = keras.layers.Dropout(self.dropout_rate)
 
@@ -95,7 +108,7 @@ class TransformerBlock(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(d_model=self.d_model, num_heads=self.num_heads, d_ff=self.d_ff,
-                      dropout=self.dropout_rate)
+                      dropout=self.dropout_rate, activation=self.activation)
         return config
 
 
@@ -115,12 +128,15 @@ class TransformerDecoder(Decoder, keras.Model):
             (plus an output bias); False = separate ``Dense(V)``.
         label_smoothing: of the training loss (0 = off). Validation and evaluation report plain NLL; the
             logged training loss (and its curve) is the smoothed one.
+        activation: the feed-forward nonlinearity: ``gelu`` (exact, as GPT-2 and nanoGPT), ``gelu_tanh``
+            (its tanh approximation) or ``relu``.
         pad_id, bos_id, eos_id: special ids.
     """
 
     def __init__(self, vocab_size=BYTE_VOCAB_SIZE, num_layers=6, d_model=384, num_heads=6,
                  d_ff=None, max_length=1024, dropout=0.1, positions="learned",
-                 tie_embeddings=True, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, label_smoothing=0.0, **kwargs):
+                 tie_embeddings=True, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, label_smoothing=0.0,
+                 activation="gelu", **kwargs):
         super().__init__(**kwargs)
         if positions not in ("learned", "sinusoidal"):
             raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {positions!r}")
@@ -138,6 +154,9 @@ class TransformerDecoder(Decoder, keras.Model):
         self.positions = positions
         self.tie_embeddings = bool(tie_embeddings)
         self.label_smoothing = float(label_smoothing)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        self.activation = activation
         self.pad_id, self.bos_id, self.eos_id = int(pad_id), int(bos_id), int(eos_id)
 
         init = keras.initializers.RandomNormal(stddev=self.d_model ** -0.5)
@@ -150,7 +169,8 @@ class TransformerDecoder(Decoder, keras.Model):
             if positions == "learned" else None)
         self.embed_dropout = keras.layers.Dropout(self.dropout_rate)
         self.blocks = [TransformerBlock(self.d_model, self.num_heads, self.d_ff, self.dropout_rate,
-                                        name=f"block_{i}") for i in range(self.num_layers)]
+                                        activation=self.activation, name=f"block_{i}")
+                       for i in range(self.num_layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
         self.output_projection = (None if self.tie_embeddings
                                   else keras.layers.Dense(self.vocab_size, use_bias=False,
@@ -338,5 +358,5 @@ class TransformerDecoder(Decoder, keras.Model):
             num_heads=self.num_heads, d_ff=self.d_ff, max_length=self.max_length,
             dropout=self.dropout_rate, positions=self.positions,
             tie_embeddings=self.tie_embeddings, pad_id=self.pad_id, bos_id=self.bos_id,
-            eos_id=self.eos_id, label_smoothing=self.label_smoothing)
+            eos_id=self.eos_id, label_smoothing=self.label_smoothing, activation=self.activation)
         return config

@@ -135,6 +135,27 @@ def test_save_load_round_trip(tmp_path):
                                   model.generate([5], max_new_tokens=8, seed=1))
 
 
+@pytest.mark.parametrize("activation", ["gelu_tanh", "relu"])
+def test_feed_forward_activation_is_used_cached_and_saved(activation, tmp_path):
+    """``activation`` changes what the feed-forward layers compute (same weights, other logits); the cached
+    step uses it too (cached == full recompute, cached == naive) and a saved model keeps it."""
+    model = _model(seed=6, activation=activation)
+    exact = _model(seed=6)
+    x = np.random.default_rng(1).integers(0, 259, size=(2, 40)).astype(np.int32)
+    exact.set_weights(model.get_weights())
+    full = _np(model({"x": x}))
+    assert not np.allclose(full, _np(exact({"x": x})), atol=1e-4)
+    np.testing.assert_allclose(model.cached_logits(x), full, atol=1e-4, rtol=0)
+    np.testing.assert_array_equal(model.generate([[1, 2]], max_new_tokens=12, seed=3),
+                                  model.generate([[1, 2]], max_new_tokens=12, seed=3, method="naive"))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.activation == activation and loaded.blocks[0].activation == activation
+    np.testing.assert_allclose(_np(loaded({"x": x})), full, atol=1e-6)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        _model(activation="swish")
+
+
 def test_fit_reduces_loss_and_ignores_pad():
     model = _model(seed=5, num_layers=1, d_model=32, num_heads=2)
     text = np.frombuffer(b"abcabcabcabcabcabcabcabcabcabcab", np.uint8).astype(np.int32)
