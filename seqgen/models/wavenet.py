@@ -318,12 +318,13 @@ class WaveNet(Decoder, keras.Model):
             return mel
         return ops.concatenate([ops.cast(mel, "float32"), self._pitch(mel)], axis=-1)
 
-    def source_frames(self, mel, cycles=None):
+    def source_frames(self, mel, cycles=None, feats=None):
         """``[B, F, 3]``: each frame's F0 (Hz), voicing and start phase in cycles, what the harmonic source
-        is made of; ``cycles`` None: counted from the first frame, in the graph (training windows)."""
+        is made of; ``cycles`` None: counted from the first frame, in the graph (training windows).
+        ``feats``: the mel's pitch features when they are computed already."""
         p = self.mel_stats["features"]
         hop, sr = int(p["hop_length"]), int(p["sample_rate"])
-        feats = self._pitch(mel)
+        feats = self._pitch(mel) if feats is None else feats
         f0 = pitch.REFERENCE_HZ * ops.power(2.0, feats[..., 0])
         if cycles is None:
             cycles = hsource.frame_cycles_ops(f0, hop, sr)
@@ -346,10 +347,13 @@ class WaveNet(Decoder, keras.Model):
 
     def upsampled(self, mel):
         """The per-sample conditioning ``[B, T, sample_cond_channels]`` of whole mels (training)."""
-        cond = self.upsampler(self.conditioning_frames(mel))
-        if self.harmonic_source:
-            cond = ops.concatenate([cond, ops.cast(self.source_of(self.source_frames(mel)), cond.dtype)], axis=-1)
-        return cond
+        if not self.harmonic_source:
+            return self.upsampler(self.conditioning_frames(mel))
+        feats = self._pitch(mel)                                       # once, for both uses
+        frames = ops.concatenate([ops.cast(mel, "float32"), feats], axis=-1) if self.pitch_features else mel
+        cond = self.upsampler(frames)
+        src = self.source_of(self.source_frames(mel, feats=feats))
+        return ops.concatenate([cond, ops.cast(src, cond.dtype)], axis=-1)
 
     def call(self, inputs, training=False):
         """``{"x": [B, T], "mel": [B, T/hop, C], "speaker": [B]}`` -> params ``[B, T, P]``."""
