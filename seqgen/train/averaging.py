@@ -3,9 +3,9 @@
 Late in training the weights wander around a minimum; their mean over the last few checkpoints often
 scores better than any one of them (the "checkpoint averaging" of neural machine translation).  The result
 is a new run directory: the source run's ``config.yaml``, ``run.json`` (with ``averaged_from``) and
-``metrics.jsonl``, and one checkpoint at the newest averaged step holding the mean weights (no optimizer: it is for evaluation and
-generation, not for resuming), so ``seqgen evaluate``, ``translate``, ``generate`` and ``sample`` take it as any
-run.  Which steps to average is chosen on the dev split, like the decoding settings.
+``metrics.jsonl``, and one checkpoint at the newest averaged step holding the mean weights (no optimizer:
+it is for evaluation and generation, not for resuming), so ``seqgen evaluate``, ``translate``, ``generate``
+and ``sample`` take it as any run.  Which steps to average is chosen on the dev split, like the decoding settings.
 
 With EMA weights in a checkpoint (``train.ema``) the averaged weights are those moving averages, as
 sampling and evaluation read them (:meth:`seqgen.runs.Run.load_model`).
@@ -42,7 +42,7 @@ def average_checkpoints(run, steps, out) -> dict:
         raise SeqgenError(f"average: {out} is a run already; choose a new --out")
     total = None
     for step in steps:
-        model, _, _ = src.load_model(step=step, compile=False)
+        model, _, _ = src.load_model(step=step)  # compiled: with train.ema its moving averages are the weights
         values = [np.asarray(w, np.float64) for w in model.get_weights()]
         total = values if total is None else [t + v for t, v in zip(total, values)]
     # the mean goes into the newest checkpoint's model, saved without an optimizer: an averaged run is for
