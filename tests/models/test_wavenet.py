@@ -422,6 +422,22 @@ def test_fit_reduces_loss_with_conditioning():
     assert abs(float(_np(model.compute_loss(y=y[:8], y_pred=params))) - nll) < 1e-5
 
 
+def _generation_agrees_and_reloads(model, tmp_path):
+    """cached == naive and stream == generate bit for bit on a random mel, and a saved copy generates the same;
+    returns the reloaded model."""
+    mel = np.random.default_rng(9).normal(size=(2, 12, 5)).astype(np.float32)   # N = 96
+    cached = model.generate_samples(mel=mel, chunk_size=32, seed=4)
+    naive = model.generate_samples(mel=mel, method="naive", chunk_size=32, seed=4)
+    np.testing.assert_array_equal(cached, naive)
+    streamed = np.concatenate(list(model.generate_stream(mel=mel, chunk_size=32, seed=4)), axis=1)
+    np.testing.assert_array_equal(streamed, model.waveform(cached))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded.generate_samples(mel=mel, chunk_size=32, seed=4), cached)
+    return loaded
+
+
 def _pitch_model(lpc_order=0, seed=3):
     model = WaveNet(num_stacks=2, layers_per_stack=3, kernel_size=2, cond_channels=5, hop_length=8,
                     lpc_order=lpc_order, mel_stats=LPC_STATS, pitch_features=True, **SMALL)
@@ -436,17 +452,8 @@ def test_pitch_features_cached_equals_naive_streams_and_round_trips(lpc_order, t
     model = _pitch_model(lpc_order)
     assert model.frame_channels == 7 and model.upsampler.channels == 7
     assert "pitch features" in model.summary_text()
-    mel = np.random.default_rng(9).normal(size=(2, 12, 5)).astype(np.float32)   # N = 96
-    cached = model.generate_samples(mel=mel, chunk_size=32, seed=4)
-    naive = model.generate_samples(mel=mel, method="naive", chunk_size=32, seed=4)
-    np.testing.assert_array_equal(cached, naive)
-    streamed = np.concatenate(list(model.generate_stream(mel=mel, chunk_size=32, seed=4)), axis=1)
-    np.testing.assert_array_equal(streamed, model.waveform(cached))
-    path = tmp_path / "pitch.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
+    loaded = _generation_agrees_and_reloads(model, tmp_path)
     assert loaded.pitch_features and loaded.frame_channels == 7
-    np.testing.assert_array_equal(loaded.generate_samples(mel=mel, chunk_size=32, seed=4), cached)
 
 
 def test_pitch_features_reach_the_network():
@@ -489,17 +496,8 @@ def test_harmonic_source_cached_equals_naive_streams_and_round_trips(lpc_order, 
     assert model.sample_cond_channels == model.frame_channels + 6
     assert model.blocks[0].cond_proj.kernel.shape[0] == model.sample_cond_channels
     assert "harmonic source: 3 harmonics" in model.summary_text()
-    mel = np.random.default_rng(9).normal(size=(2, 12, 5)).astype(np.float32)   # N = 96
-    cached = model.generate_samples(mel=mel, chunk_size=32, seed=4)
-    naive = model.generate_samples(mel=mel, method="naive", chunk_size=32, seed=4)
-    np.testing.assert_array_equal(cached, naive)
-    streamed = np.concatenate(list(model.generate_stream(mel=mel, chunk_size=32, seed=4)), axis=1)
-    np.testing.assert_array_equal(streamed, model.waveform(cached))
-    path = tmp_path / "source.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
+    loaded = _generation_agrees_and_reloads(model, tmp_path)
     assert loaded.harmonic_source == 3 and loaded.pitch_features == pitch_features
-    np.testing.assert_array_equal(loaded.generate_samples(mel=mel, chunk_size=32, seed=4), cached)
 
 
 def test_harmonic_source_of_training_and_generation_agree_and_reach_the_network():
