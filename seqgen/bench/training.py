@@ -218,8 +218,11 @@ def bench_preset(name: str, steps: int | None, warmup: int | None, log, workdir,
     def times(rate, factor):
         return None if rate is None else rate * factor
 
+    # the overrides that change what is timed (the CPU's and the caller's: train.precision, train.jit_compile,
+    # a batch), not the bench's own logging and step settings
     rec = {"preset": name, "description": description, "config": f"recipes/{recipe}/{cfg_name}",
-           "overrides": [x for x in sets if not x.startswith("train.")], "window": window, "timed_steps": steps,
+           "overrides": [*cpu.get("overrides", []), *overrides], "precision": loop.cfg["train"]["precision"],
+           "jit_compile": bool(loop.cfg["train"]["jit_compile"]), "window": window, "timed_steps": steps,
            "data": str(data), "kind": kind, "unit": unit, **work,
            "loop_steps_per_sec": loop_rate, "loop_windows_steps_per_sec": windows, "loop_wall_seconds": loop_wall,
            "step_steps_per_sec": step_rate, "step_windows_steps_per_sec": step_windows,
@@ -271,10 +274,19 @@ def run_train_bench(presets=None, steps=None, warmup=None, json_path=None, plot_
 # ---------------------------------------------------------------------- report
 
 
+def record_label(rec) -> str:
+    """The preset's name, and what differs from a float32 step compiled by XLA: ``byte-lm-small (mixed_bfloat16,
+    XLA off)``.  (Records written before these keys existed carry neither and read as the default.)"""
+    notes = [p for p in [rec.get("precision", "float32")] if p != "float32"]
+    if rec.get("jit_compile", True) is False:
+        notes.append("XLA off")
+    return f"{rec['preset']} ({', '.join(notes)})" if notes else rec["preset"]
+
+
 def markdown_train_table(records) -> str:
     head = ("| preset | backend | batch | loop steps/s | step alone | loop overhead | units/s (loop) | GFLOP/step | "
             "GFLOP/s (step) | of matmul ceiling |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    rows = [f"| {r['preset']} | {r['backend']} | {r['rows']} x {r['positions_per_row']} | "
+    rows = [f"| {record_label(r)} | {r['backend']} | {r['rows']} x {r['positions_per_row']} | "
             f"{r['loop_steps_per_sec']:.3f} | {r['step_steps_per_sec']:.3f} | "
             f"{100 * r['loop_overhead']:.0f}% | {r['loop_units_per_sec']:,.0f} {r['unit']} | "
             f"{r['gflop_per_step']:.2f} | {r['step_gflops']:.1f} | {100 * r['step_fraction_of_matmul']:.0f}% |"
@@ -289,7 +301,7 @@ def plot_train(records, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    presets = list(dict.fromkeys(r["preset"] for r in records))
+    presets = list(dict.fromkeys(record_label(r) for r in records))
     backends = list(dict.fromkeys(r["backend"] for r in records))
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.6 * len(presets) + 2.2), sharey=True)
     height = 0.8 / max(1, len(backends))
@@ -298,7 +310,7 @@ def plot_train(records, path) -> None:
         for j, b in enumerate(backends):
             ys, xs = [], []
             for i, p in enumerate(presets):
-                rec = next((r for r in records if r["preset"] == p and r["backend"] == b), None)
+                rec = next((r for r in records if record_label(r) == p and r["backend"] == b), None)
                 if rec is not None:
                     ys.append(i + j * height)
                     xs.append(rec[key])

@@ -59,12 +59,25 @@ def test_train_bench_on_the_tiny_preset(espeak_vocoder_data, tmp_path):
 def test_train_bench_loop_only(espeak_vocoder_data, tmp_path):
     """``step_alone=False`` (bench/gpu.py on a GPU, where a second compilation costs more than the steps): the
     loop's figures only, and the preset's batch overridden."""
-    rec = training.bench_preset("test-tiny", 2, 1, lambda line: None, tmp_path, overrides=["data.batch_size=2"],
+    rec = training.bench_preset("test-tiny", 2, 1, lambda line: None, tmp_path,
+                                overrides=["data.batch_size=2", "train.jit_compile=false"],
                                 data_dirs={"vocoder": espeak_vocoder_data}, step_alone=False)
     assert (rec["rows"], rec["positions_per_row"]) == (2, 2048)
+    # what was timed is in the record: a step without XLA is not mistaken for the default one
+    assert rec["overrides"] == ["data.batch_size=2", "train.jit_compile=false"]
+    assert rec["jit_compile"] is False and rec["precision"] == "float32"
+    assert training.record_label(rec) == "test-tiny (XLA off)"
     assert rec["loop_steps_per_sec"] > 0 and rec["loop_gflops"] == pytest.approx(
         rec["loop_steps_per_sec"] * rec["gflop_per_step"])
     assert rec["step_steps_per_sec"] is None and rec["step_gflops"] is None and rec["loop_overhead"] is None
+
+
+def test_a_record_is_labelled_by_what_differs_from_the_default_step():
+    base = {"preset": "byte-lm-small", "precision": "float32", "jit_compile": True}
+    assert training.record_label(base) == "byte-lm-small"
+    assert training.record_label({"preset": "byte-lm-small"}) == "byte-lm-small"  # a record from before the keys
+    assert training.record_label({**base, "precision": "mixed_bfloat16", "jit_compile": False}) == (
+        "byte-lm-small (mixed_bfloat16, XLA off)")
 
 
 def test_an_unknown_training_preset_is_one_line(quiet_cli):
