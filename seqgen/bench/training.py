@@ -133,29 +133,6 @@ def flop_per_step(loop, batch) -> dict:
 # ---------------------------------------------------------------------- timing
 
 
-def time_compiled_step(model, batch, steps: int, window: int) -> tuple[float, list[float]]:
-    """Steps/s of ``fit`` on one batch held in memory, repeated: one ``fit`` of epochs of ``window`` steps,
-    as the loop runs it, and the median of its epochs after the first (which holds the compilation).
-    The batch reaches ``fit`` as the loop's do, through grain (on TensorFlow Keras reads it
-    through a generator), so what the two figures differ by is the pipeline's data work and the callbacks.
-    (A ``fit`` per window would not do: each call costs a new input pipeline, on TensorFlow about as much
-    as the steps of a byte-LM window.)"""
-    import grain
-    import keras
-
-    ends = []
-
-    class EpochClock(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            ends.append(time.perf_counter())
-
-    epochs = 1 + max(1, steps // window)  # the first: compilation
-    ds = grain.MapDataset.range(1 << 30).map(lambda i: batch).to_iter_dataset()
-    model.fit(ds, steps_per_epoch=window, epochs=epochs, verbose=0, shuffle=False, callbacks=[EpochClock()])
-    rates = [window / (b - a) for a, b in zip(ends, ends[1:])]
-    return statistics.median(rates), rates
-
-
 def loop_steps_per_sec(metrics_path) -> tuple[float, list[float]]:
     """Median steps/s of the log windows after the first (compilation), and all of them."""
     rates = [float(r["steps_per_sec"]) for r in map(json.loads, pathlib.Path(metrics_path).read_text().splitlines())
@@ -209,6 +186,8 @@ def bench_preset(name: str, steps: int | None, warmup: int | None, log, workdir,
         # a model of its own, built and compiled as the loop's was (a second fit of a model that has trained
         # can fail on JAX: Keras donates the training state's buffers)
         from seqgen.train.strategy import Distribution
+
+        from seqgen.train.budget import time_compiled_step
 
         fresh = make_loop(out / "step")
         fresh.dist = Distribution("default")

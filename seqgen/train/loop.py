@@ -134,6 +134,17 @@ class TrainLoop:
             if self.data_dir is None:
                 raise ConfigError("--data DATA is needed (a folder made by `seqgen prepare`)")
         t = self.cfg["train"]
+        self.schedule_fit = None
+        if self.resume and self.run.exists() and t["fit_schedule"]:
+            # the steps the run's schedule was fitted to (a config file given again still says the old ones)
+            self.schedule_fit = self.run.info().get("schedule_fit")
+            if self.schedule_fit:
+                t["steps"] = int(self.schedule_fit["steps"])
+        if t["fit_schedule"] and self.schedule_fit is None and not max_minutes and not (
+                self.resume and self.run.checkpoints()):
+            raise ConfigError("train.fit_schedule: true plans train.steps to end at --max-minutes; give "
+                              "--max-minutes M, or set train.fit_schedule: false to keep train.steps")
+        self.max_steps_given = max_steps is not None
         self.max_steps = int(max_steps) if max_steps is not None else int(t["steps"])
         self._check_model_type(self.cfg["model"]["type"])
         self.dist = None  # the Distribution, made first thing in run_training (before any TF op)
@@ -219,11 +230,15 @@ class TrainLoop:
             else:
                 if self.resume and self.backup is None:
                     self._log(f"--resume: no checkpoint in {self.run.path} yet; starting from step 0")
+                if self.cfg["train"]["fit_schedule"] and self.schedule_fit is None:
+                    self._fit_schedule(jit)
+                    set_seed(int(self.cfg["train"]["seed"]))  # the real model: as a run with these steps builds it
                 model = self._build_model_under_policy()
                 model.compile(optimizer=make_optimizer(self.cfg["train"]), jit_compile=jit)
                 step = 0
                 if chief and self.backup is None:
                     info = {"model_type": model_type, "data": self.data_info, "seqgen_version": _version(),
+                            **({"schedule_fit": self.schedule_fit} if self.schedule_fit else {}),
                             **self._extra_info()}
                     self.run.write_info(info)
                     C.dump(self.cfg, self.run.path / "config.yaml")
@@ -246,6 +261,25 @@ class TrainLoop:
         from seqgen.utils.summary import NoopWriter, SummaryWriter
 
         self.writer = SummaryWriter(self.run.path / "tb") if chief else NoopWriter()
+
+    def _fit_schedule(self, jit) -> None:
+        """``train.fit_schedule``: time the step on a throwaway model, then plan ``train.steps`` (and the
+        loop's end, unless --max-steps gave one) to end at the deadline (:mod:`seqgen.train.budget`)."""
+        from seqgen.train.budget import fit_schedule
+
+        if self.dist.distributed:
+            raise ConfigError(f"train.fit_schedule is not supported with --strategy {self.strategy_name}; "
+                              f"set train.steps yourself")
+
+        def compile_model(model):  # as _build compiles and sets up the real one
+            model.compile(optimizer=make_optimizer(self.cfg["train"]), jit_compile=jit)
+            self._setup_model(model)
+
+        self.model = None
+        self.schedule_fit = fit_schedule(self, self._build_model_under_policy, compile_model, self._log)
+        self.cfg["train"]["steps"] = self.schedule_fit["steps"]
+        if not self.max_steps_given:
+            self.max_steps = self.schedule_fit["steps"]
 
     def _build_model_under_policy(self):
         """The model, built under ``train.precision``'s dtype policy (the global one is restored afterwards).
