@@ -146,6 +146,7 @@ def bench_preset(name: str, steps: int | None, warmup: int | None, log, workdir,
     """One preset's record.  ``step_alone=False`` skips the second figure (a second model, a second
     compilation: on a GPU the compilation can cost more than the timed steps); its keys are then None."""
     from seqgen.recipes.runner import recipes_root
+    from seqgen.train.budget import held_batch
     from seqgen.train.distillation import DistillLoop
     from seqgen.train.loop import TrainLoop
 
@@ -176,8 +177,7 @@ def bench_preset(name: str, steps: int | None, warmup: int | None, log, workdir,
     loop.run_training()
     loop_wall = time.perf_counter() - t0
     loop_rate, windows = loop_steps_per_sec(loop.run.path / "metrics.jsonl")
-    batch = next(iter(loop._dataset(0)))
-    batch = tuple(np.asarray(b) if not isinstance(b, (tuple, list, dict)) else b for b in batch)
+    batch = held_batch(loop._dataset(0))
     work = flop_per_step(loop, batch)
     unit = f"{loop.unit}s"  # the task's unit: samples, bytes
     step_rate = step_windows = None
@@ -185,9 +185,8 @@ def bench_preset(name: str, steps: int | None, warmup: int | None, log, workdir,
         log(f"{name}: the compiled step alone, {steps} steps on one batch held in memory (windows of {window})")
         # a model of its own, built and compiled as the loop's was (a second fit of a model that has trained
         # can fail on JAX: Keras donates the training state's buffers)
-        from seqgen.train.strategy import Distribution
-
         from seqgen.train.budget import time_compiled_step
+        from seqgen.train.strategy import Distribution
 
         fresh = make_loop(out / "step")
         fresh.dist = Distribution("default")

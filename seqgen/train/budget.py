@@ -48,6 +48,11 @@ def time_compiled_step(model, batch, steps: int, window: int) -> tuple[float, li
     return statistics.median(rates), rates
 
 
+def held_batch(batches) -> tuple:
+    """The first batch of a pipeline, its arrays as numpy, to hold in memory for :func:`time_compiled_step`."""
+    return tuple(np.asarray(b) if not isinstance(b, (tuple, list, dict)) else b for b in next(iter(batches)))
+
+
 def planned_steps(rate: float, seconds_left: float, accumulation: int = 1, margin: float = MARGIN) -> int:
     """Updates that fit in ``seconds_left`` at ``rate`` fits of a batch per second (``accumulation``
     batches per update), counting on ``margin`` of that rate; at least 1."""
@@ -66,12 +71,11 @@ def fit_schedule(loop, build_model, compile_model, log) -> dict:
     t_probe = time.time()
     model = build_model()
     compile_model(model)
-    accumulation = int(getattr(model.optimizer, "gradient_accumulation_steps", None) or 1)
     real = loop.model
     loop.model = model  # the task's pipeline reads the model (its receptive field, its vocabulary)
     try:
-        batch = next(iter(loop._local_dataset(0, int(loop.cfg["data"]["batch_size"]), 0)))
-        batch = tuple(np.asarray(b) if not isinstance(b, (tuple, list, dict)) else b for b in batch)
+        accumulation = loop.accumulation()
+        batch = held_batch(loop._local_dataset(0, int(loop.cfg["data"]["batch_size"]), 0))
     finally:
         loop.model = real
     window = 5
