@@ -31,7 +31,8 @@ import numpy as np
 
 #: name -> (data kind, recipe, config file, teacher config for a student or None, description)
 TRAIN_PRESETS = {
-    "vocoder-small": ("vocoder", "ljspeech_vocoder", "small.yaml", None,
+    # the plain network (small.yaml before it took linear prediction), as the peer r9y9/wavenet_vocoder has it
+    "vocoder-small": ("vocoder", "ljspeech_vocoder", "ablations/base.yaml", None,
                       "WaveNet 2x10, residual 64, mu-law 256; batch 4 x 4096 samples"),
     "vocoder-full": ("vocoder", "ljspeech_vocoder", "full.yaml", None,
                      "WaveNet 4x6, k=3, residual 512, MoL 10; batch 8 x 10240 samples (on a CPU: 1 x 10240)"),

@@ -25,6 +25,11 @@ __all__ = ["CausalSelfAttention"]
 _NEG = -1e9
 
 
+
+def normal_or_glorot(std):
+    """A normal initializer of standard deviation ``std`` (GPT-2's choice), or Glorot uniform for None."""
+    return "glorot_uniform" if std is None else keras.initializers.RandomNormal(stddev=float(std))
+
 @keras.saving.register_keras_serializable(package="seqgen")
 class CausalSelfAttention(keras.layers.Layer):
     """Masked multi-head self-attention with ``step`` for cached decoding.
@@ -34,9 +39,12 @@ class CausalSelfAttention(keras.layers.Layer):
         key_dim: ``D`` per head (default ``d_model // num_heads``).
         dropout: dropout on the attention weights (training only).
         use_bias: biases on the projections.
+        init_std, out_std: the standard deviations of normal initial Q/K/V and output kernels (GPT-2 style;
+            None = Glorot uniform).
     """
 
-    def __init__(self, num_heads, key_dim=None, dropout=0.0, use_bias=True, **kwargs):
+    def __init__(self, num_heads, key_dim=None, dropout=0.0, use_bias=True, init_std=None, out_std=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if int(num_heads) < 1:
             raise ValueError(f"num_heads must be >= 1, got {num_heads}")
@@ -44,6 +52,8 @@ class CausalSelfAttention(keras.layers.Layer):
         self.key_dim = None if key_dim is None else int(key_dim)
         self.dropout_rate = float(dropout)
         self.use_bias = bool(use_bias)
+        self.init_std = None if init_std is None else float(init_std)
+        self.out_std = None if out_std is None else float(out_std)
         self.attn_dropout = keras.layers.Dropout(self.dropout_rate)
 
     def build(self, input_shape):
@@ -56,11 +66,11 @@ class CausalSelfAttention(keras.layers.Layer):
         inner = self.num_heads * self.key_dim
         # q, k and v projections fused into one matmul
         self.qkv_kernel = self.add_weight(name="qkv_kernel", shape=(d_model, 3 * inner),
-                                          initializer="glorot_uniform")
+                                          initializer=normal_or_glorot(self.init_std))
         self.qkv_bias = (self.add_weight(name="qkv_bias", shape=(3 * inner,), initializer="zeros")
                          if self.use_bias else None)
         self.out_kernel = self.add_weight(name="out_kernel", shape=(inner, d_model),
-                                          initializer="glorot_uniform")
+                                          initializer=normal_or_glorot(self.out_std))
         self.out_bias = (self.add_weight(name="out_bias", shape=(d_model,), initializer="zeros")
                          if self.use_bias else None)
 
@@ -123,5 +133,6 @@ class CausalSelfAttention(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(num_heads=self.num_heads, key_dim=self.key_dim,
-                      dropout=self.dropout_rate, use_bias=self.use_bias)
+                      dropout=self.dropout_rate, use_bias=self.use_bias, init_std=self.init_std,
+                      out_std=self.out_std)
         return config

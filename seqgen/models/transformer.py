@@ -42,7 +42,7 @@ from keras import ops
 from seqgen.core.beam_search import beam_search
 from seqgen.core.methods import CACHED
 from seqgen.core.sampling import SamplingSettings
-from seqgen.layers.attention import CausalSelfAttention
+from seqgen.layers.attention import CausalSelfAttention, normal_or_glorot
 from seqgen.models.decoder import Decoder
 from seqgen.models.token_decoding import (bucket_length, finalize_tokens, generation_plan, masked_token_loss,
                                           naive_decode, prepare_prompts, teacher_forced_logits, token_decode_loop)
@@ -67,7 +67,8 @@ class TransformerBlock(keras.layers.Layer):
     """Pre-LN block: ``h += Drop(Attn(LN(h)))``; ``h += Drop(W2 act(W1 LN(h)))`` (``act``: the exact GELU by
     default; :data:`ACTIVATIONS`)."""
 
-    def __init__(self, d_model, num_heads, d_ff, dropout=0.0, activation="gelu", **kwargs):
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.0, activation="gelu", init_std=None, out_std=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
@@ -76,11 +77,15 @@ class TransformerBlock(keras.layers.Layer):
         self.num_heads = int(num_heads)
         self.d_ff = int(d_ff)
         self.dropout_rate = float(dropout)
+        self.init_std = None if init_std is None else float(init_std)
+        self.out_std = None if out_std is None else float(out_std)
         self.ln1 = keras.layers.LayerNormalization(epsilon=1e-5, name="ln1")
-        self.attn = CausalSelfAttention(self.num_heads, dropout=self.dropout_rate, name="attn")
+        self.attn = CausalSelfAttention(self.num_heads, dropout=self.dropout_rate, init_std=self.init_std,
+                                        out_std=self.out_std, name="attn")
         self.ln2 = keras.layers.LayerNormalization(epsilon=1e-5, name="ln2")
-        self.ff1 = keras.layers.Dense(self.d_ff, activation=ACTIVATIONS[activation], name="ff1")
-        self.ff2 = keras.layers.Dense(self.d_model, name="ff2")
+        self.ff1 = keras.layers.Dense(self.d_ff, activation=ACTIVATIONS[activation], name="ff1",
+                                      kernel_initializer=normal_or_glorot(self.init_std))
+        self.ff2 = keras.layers.Dense(self.d_model, name="ff2", kernel_initializer=normal_or_glorot(self.out_std))
         self.drop = keras.layers.Dropout(self.dropout_rate)
 
     def build(self, input_shape=None):
@@ -108,7 +113,8 @@ class TransformerBlock(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(d_model=self.d_model, num_heads=self.num_heads, d_ff=self.d_ff,
-                      dropout=self.dropout_rate, activation=self.activation)
+                      dropout=self.dropout_rate, activation=self.activation, init_std=self.init_std,
+                      out_std=self.out_std)
         return config
 
 
@@ -130,13 +136,17 @@ class TransformerDecoder(Decoder, keras.Model):
             logged training loss (and its curve) is the smoothed one.
         activation: the feed-forward nonlinearity: ``gelu`` (exact, as GPT-2 and nanoGPT), ``gelu_tanh``
             (its tanh approximation) or ``relu``.
+        init_std: None (default): Glorot-uniform kernels and token embeddings of standard deviation
+            ``d_model ** -0.5``. A number (GPT-2 and nanoGPT use 0.02): every kernel and the token embedding
+            drawn from a normal of that deviation, and the two projections that write into the residual
+            stream (attention output, second feed-forward) of ``init_std / sqrt(2 * num_layers)``.
         pad_id, bos_id, eos_id: special ids.
     """
 
     def __init__(self, vocab_size=BYTE_VOCAB_SIZE, num_layers=6, d_model=384, num_heads=6,
                  d_ff=None, max_length=1024, dropout=0.1, positions="learned",
                  tie_embeddings=True, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, label_smoothing=0.0,
-                 activation="gelu", **kwargs):
+                 activation="gelu", init_std=None, **kwargs):
         super().__init__(**kwargs)
         if positions not in ("learned", "sinusoidal"):
             raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {positions!r}")
@@ -158,8 +168,12 @@ class TransformerDecoder(Decoder, keras.Model):
             raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
         self.activation = activation
         self.pad_id, self.bos_id, self.eos_id = int(pad_id), int(bos_id), int(eos_id)
+        self.init_std = None if init_std is None else float(init_std)
+        if self.init_std is not None and not self.init_std > 0:
+            raise ValueError(f"init_std must be > 0 (or None), got {init_std!r}")
+        out_std = None if self.init_std is None else self.init_std / math.sqrt(2 * self.num_layers)
 
-        init = keras.initializers.RandomNormal(stddev=self.d_model ** -0.5)
+        init = keras.initializers.RandomNormal(stddev=self.init_std or self.d_model ** -0.5)
         self.token_embedding = keras.layers.Embedding(self.vocab_size, self.d_model,
                                                       embeddings_initializer=init,
                                                       name="token_embedding")
@@ -169,7 +183,8 @@ class TransformerDecoder(Decoder, keras.Model):
             if positions == "learned" else None)
         self.embed_dropout = keras.layers.Dropout(self.dropout_rate)
         self.blocks = [TransformerBlock(self.d_model, self.num_heads, self.d_ff, self.dropout_rate,
-                                        activation=self.activation, name=f"block_{i}")
+                                        activation=self.activation, init_std=self.init_std, out_std=out_std,
+                                        name=f"block_{i}")
                        for i in range(self.num_layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
         self.output_projection = (None if self.tie_embeddings
@@ -358,5 +373,6 @@ class TransformerDecoder(Decoder, keras.Model):
             num_heads=self.num_heads, d_ff=self.d_ff, max_length=self.max_length,
             dropout=self.dropout_rate, positions=self.positions,
             tie_embeddings=self.tie_embeddings, pad_id=self.pad_id, bos_id=self.bos_id,
-            eos_id=self.eos_id, label_smoothing=self.label_smoothing, activation=self.activation)
+            eos_id=self.eos_id, label_smoothing=self.label_smoothing, activation=self.activation,
+            init_std=self.init_std)
         return config

@@ -102,6 +102,24 @@ def check_input(spec, data=None) -> str:
     return src
 
 
+def sample_settings(spec, preset) -> dict:
+    """The recipe's ``sample`` settings for ``preset``: the common ones, updated by ``sample.presets.PRESET``
+    (e.g. the decoding chosen on the dev split for one preset's run)."""
+    conf = dict(spec.get("sample") or {})
+    per = conf.pop("presets", None) or {}
+    where = f"{spec['folder'] / 'recipe.yaml'}: sample.presets"
+    if not isinstance(per, dict):
+        raise ConfigError(f"{where} must map preset names to settings")
+    unknown = set(per) - set(spec.get("presets") or [])
+    if unknown:
+        raise ConfigError(f"{where}: no preset {sorted(unknown)[0]!r}; presets: {', '.join(spec.get('presets') or [])}")
+    own = per.get(preset) or {}
+    if not isinstance(own, dict):
+        raise ConfigError(f"{where}.{preset} must be a mapping of sample settings")
+    conf.update(own)
+    return conf
+
+
 class Recipe:
     """One run of a recipe: its spec, preset, working folder and source, and the stages' plumbing.
 
@@ -111,7 +129,7 @@ class Recipe:
     def __init__(self, spec, preset, work, src, max_minutes=None, max_steps=None, overrides=()):
         self.spec, self.preset, self.work, self.src = spec, preset, pathlib.Path(work), src
         self.max_minutes, self.max_steps, self.overrides = max_minutes, max_steps, list(overrides or ())
-        self.sample_conf = dict(spec.get("sample") or {})
+        self.sample_conf = sample_settings(spec, preset)
         self.distill = bool(spec.get("distill"))
         self.total = 5 if self.distill else 4
         self.t0 = time.time()

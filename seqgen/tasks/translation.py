@@ -1,8 +1,11 @@
 """Translation (ByteNet encoder-decoder): teacher-forced bits per target byte, decoding, BLEU and chrF."""
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 
+from seqgen.errors import SeqgenError
 from seqgen.tasks.base import register_task
 from seqgen.tasks.byte_task import LN2, ByteTask, pad_to, pad_to_bucket, token_nll
 
@@ -114,9 +117,10 @@ class Translator(ByteTask):
     verb = "translate"
     title = "translation"
 
-    def translate(self, texts, beam_size=None, batch_size=32) -> list[str]:
+    def translate(self, texts, beam_size=None, batch_size=32, length_penalty=None) -> list[str]:
         """Translations of ``texts`` (greedy, or beam search with ``beam_size``), in order."""
-        return translate_texts(self.model, list(texts), beam_size=beam_size, batch_size=batch_size)
+        return translate_texts(self.model, list(texts), beam_size=beam_size, batch_size=batch_size,
+                               length_penalty=length_penalty)
 
     def evaluate(self, data=None, split="valid", beam=None, max_pairs=0, references="all", length_penalty=None,
                  **_) -> dict:
@@ -167,12 +171,18 @@ class Translator(ByteTask):
 
         data_dir, run_dir, summary = recipe.prepare_and_train(cls.kind)
 
-        recipe.stage(3, "translate a few valid sources")
         sconf = recipe.sample_conf
         beam = int(sconf.get("beam", 0)) or None
-        translator = cls(run_dir)
+        penalty = sconf.get("length_penalty")
+        penalty = None if penalty is None or not beam else float(penalty)
+        eval_dir = run_dir
+        last = int(sconf.get("average_last", 0) or 0)
+        if last > 1:  # the mean of the newest kept checkpoints (chosen on dev for this preset)
+            eval_dir = cls._average_last(run_dir, recipe.work / "average", last)
+        recipe.stage(3, "translate a few valid sources" + (f" with {eval_dir}" if eval_dir != run_dir else ""))
+        translator = cls(eval_dir)
         pairs = D.read_pairs(data_dir, "valid")[: int(sconf.get("num_examples", 5))]
-        hyps = translator.translate([s for s, _ in pairs], beam_size=beam)
+        hyps = translator.translate([s for s, _ in pairs], beam_size=beam, length_penalty=penalty)
         lines = []
         for (s, t), h in zip(pairs, hyps):
             lines += [f"source     {s}", f"reference  {t}", f"output     {h}", ""]
@@ -181,16 +191,38 @@ class Translator(ByteTask):
         splits = D.read_manifest(data_dir, "pairs").get("splits", {})
         names = ["valid"] + (["test"] if "test" in splits else [])
         recipe.stage(4, f"evaluate (BLEU, chrF) on the {' and '.join(names)} split{'s' if len(names) > 1 else ''}")
-        metrics = translator.evaluate(data_dir, "valid", beam=beam, max_pairs=int(sconf.get("max_pairs", 0)))
-        metrics.update({"step": translator.step, "split": "valid"})
+        metrics = translator.evaluate(data_dir, "valid", beam=beam, max_pairs=int(sconf.get("max_pairs", 0)),
+                                      length_penalty=penalty)
+        metrics.update({"step": translator.step, "split": "valid", "run": str(eval_dir)})
         line = (f"{recipe.work / 'metrics.json'}  (valid: BLEU {metrics['bleu']:.1f}, chrF {metrics['chrf']:.1f} on "
                 f"{metrics['num_sources']} sources")
         if "test" in names:  # the final figure: every test source, all its references
-            test = translator.evaluate(data_dir, "test", beam=beam)
+            test = translator.evaluate(data_dir, "test", beam=beam, length_penalty=penalty)
             metrics["test"] = {k: test[k] for k in ("bleu", "chrf", "signature", "num_pairs", "num_sources",
                                                     "references", "decoding")}
             line += f"; test: BLEU {test['bleu']:.1f}, chrF {test['chrf']:.1f} on {test['num_sources']} sources"
         recipe.finish(metrics, [("examples", recipe.work / "sample.txt"),
                                 ("metrics", line + f", step {translator.step})"),
-                                ("run", f"{run_dir}  (seqgen translate --run {run_dir} TEXT)")])
+                                ("run", f"{eval_dir}  (seqgen translate --run {eval_dir} TEXT)")])
         return {"metrics": metrics, "examples": list(zip(pairs, hyps)), "train": summary}
+
+    @staticmethod
+    def _average_last(run_dir, out, n) -> pathlib.Path:
+        """``seqgen average --checkpoint last:N`` of ``run_dir`` into ``out``, replacing an earlier average
+        there (a recipe's output, remade after every training stage)."""
+        import shutil
+
+        from seqgen.runs import Run
+        from seqgen.train.averaging import average_checkpoints, parse_steps
+
+        out = pathlib.Path(out)
+        if Run(out).exists():
+            if "averaged_from" not in Run(out).info():
+                raise SeqgenError(f"{out} is a training run, not an average; move it away to let the recipe "
+                                  "write its checkpoint average there")
+            shutil.rmtree(out)
+        steps = parse_steps(f"last:{n}", run_dir)
+        if len(steps) < 2:  # a run stopped early keeps one checkpoint: evaluate it as it is
+            return pathlib.Path(run_dir)
+        average_checkpoints(run_dir, steps, out)
+        return out

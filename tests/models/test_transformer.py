@@ -156,6 +156,28 @@ def test_feed_forward_activation_is_used_cached_and_saved(activation, tmp_path):
         _model(activation="swish")
 
 
+def test_gpt2_initialization_scales_and_survives_saving(tmp_path):
+    """``init_std``: kernels and the token embedding drawn with that deviation, the projections into the residual
+    stream with ``init_std / sqrt(2 L)``; saved and loaded with the model; None keeps the Glorot default."""
+    model = _model(seed=2, num_layers=4, d_model=64, init_std=0.02)
+    blk = model.blocks[0]
+    out_std = 0.02 / np.sqrt(8)
+    for w, std in [(model.token_embedding.embeddings, 0.02), (blk.attn.qkv_kernel, 0.02), (blk.ff1.kernel, 0.02),
+                   (blk.attn.out_kernel, out_std), (blk.ff2.kernel, out_std)]:
+        assert abs(float(np.std(_np(w))) / std - 1.0) < 0.1
+    default = _model(seed=2, num_layers=4, d_model=64)
+    glorot = np.sqrt(2.0 / (64 + 256))                         # ff1: 64 -> 256, Glorot uniform
+    assert abs(float(np.std(_np(default.blocks[0].ff1.kernel))) / glorot - 1.0) < 0.1
+    x = np.random.default_rng(0).integers(0, 259, size=(2, 30)).astype(np.int32)
+    np.testing.assert_allclose(model.cached_logits(x), _np(model({"x": x})), atol=1e-4, rtol=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.init_std == 0.02 and loaded.blocks[0].attn.out_std == pytest.approx(out_std)
+    np.testing.assert_allclose(_np(loaded({"x": x})), _np(model({"x": x})), atol=1e-6)
+    with pytest.raises(ValueError, match="init_std must be > 0"):
+        _model(init_std=0.0)
+
+
 def test_fit_reduces_loss_and_ignores_pad():
     model = _model(seed=5, num_layers=1, d_model=32, num_heads=2)
     text = np.frombuffer(b"abcabcabcabcabcabcabcabcabcabcab", np.uint8).astype(np.int32)

@@ -119,3 +119,40 @@ def test_bytenet_translation_recipe_tiny(tmp_path):
     assert sample.count("source ") == 5 and sample.count("output ") == 5
     m = json.loads((work / "metrics.json").read_text())
     assert m["step"] == 20 and {"bleu", "chrf", "signature", "num_pairs"} <= set(m)
+
+
+def test_recipe_decodes_a_preset_with_its_own_settings_and_checkpoint_average(tmp_path, monkeypatch):
+    """sample.presets.PRESET: the recipe averages the newest checkpoints and decodes with the preset's beam and
+    length penalty (the long preset's settings, chosen on dev); a second run replaces its earlier average."""
+    import shutil
+
+    import yaml
+
+    root = tmp_path / "recipes"
+    shutil.copytree(REPO / "recipes" / "bytenet_translation", root / "bytenet_translation")
+    spec_path = root / "bytenet_translation" / "recipe.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["sample"]["presets"] = {"tiny": {"beam": 2, "length_penalty": 1.0, "average_last": 2, "max_pairs": 20}}
+    spec_path.write_text(yaml.safe_dump(spec))
+    work = tmp_path / "w"
+    args = ("recipe", "run", "bytenet_translation", "--preset", "tiny", "--workdir", work, "--data",
+            "espeak-g2p:300", "--max-steps", "20", "--set", "train.steps=20", "--set", "train.checkpoint_every=10")
+    for _ in range(2):
+        p = run_cli(*args, env={"SEQGEN_RECIPES": str(root)})
+        assert "recipe bytenet_translation (tiny) done" in p.stderr
+    m = json.loads((work / "metrics.json").read_text())
+    assert m["decoding"] == "beam 2, length penalty 1" and m["num_sources"] == 20
+    assert m["run"] == str(work / "average") and m["test"]["decoding"] == m["decoding"]
+    info = json.loads((work / "average" / "run.json").read_text())
+    assert info["averaged_from"]["steps"] == [10, 20]
+
+
+def test_preset_settings_of_an_unknown_preset_are_one_line(tmp_path):
+    from seqgen.errors import ConfigError
+    from seqgen.recipes.runner import sample_settings
+
+    spec = {"folder": tmp_path, "presets": ["tiny", "long"], "sample": {"beam": 0, "presets": {"lng": {"beam": 8}}}}
+    with pytest.raises(ConfigError, match=r"sample.presets: no preset 'lng'; presets: tiny, long"):
+        sample_settings(spec, "tiny")
+    spec["sample"]["presets"] = {"long": {"beam": 8}}
+    assert sample_settings(spec, "tiny") == {"beam": 0} and sample_settings(spec, "long") == {"beam": 8}
