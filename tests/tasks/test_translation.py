@@ -132,7 +132,7 @@ def test_recipe_decodes_a_preset_with_its_own_settings_and_checkpoint_average(tm
     shutil.copytree(REPO / "recipes" / "bytenet_translation", root / "bytenet_translation")
     spec_path = root / "bytenet_translation" / "recipe.yaml"
     spec = yaml.safe_load(spec_path.read_text())
-    spec["sample"]["presets"] = {"tiny": {"beam": 2, "length_penalty": 1.0, "average_last": 2, "max_pairs": 20}}
+    spec["sample"]["presets"] = {"tiny": {"beam": 2, "length_penalty": 1.0, "average_last": 2, "max_pairs": 10}}
     spec_path.write_text(yaml.safe_dump(spec))
     work = tmp_path / "w"
     args = ("recipe", "run", "bytenet_translation", "--preset", "tiny", "--workdir", work, "--data",
@@ -141,7 +141,7 @@ def test_recipe_decodes_a_preset_with_its_own_settings_and_checkpoint_average(tm
         p = run_cli(*args, env={"SEQGEN_RECIPES": str(root)})
         assert "recipe bytenet_translation (tiny) done" in p.stderr
     m = json.loads((work / "metrics.json").read_text())
-    assert m["decoding"] == "beam 2, length penalty 1" and m["num_sources"] == 20
+    assert m["decoding"] == "beam 2, length penalty 1" and m["num_sources"] == 10
     assert m["run"] == str(work / "average") and m["test"]["decoding"] == m["decoding"]
     info = json.loads((work / "average" / "run.json").read_text())
     assert info["averaged_from"]["steps"] == [10, 20]
