@@ -215,9 +215,9 @@ class Translator(ByteTask):
         from seqgen.runs import Run
         from seqgen.train.averaging import average_checkpoints, parse_steps
 
-        out = pathlib.Path(out)
-        if Run(out).exists():
-            if "averaged_from" not in Run(out).info():
+        out, earlier = pathlib.Path(out), Run(out)
+        if earlier.exists():
+            if "averaged_from" not in earlier.info():
                 raise SeqgenError(f"{out} is a training run, not an average; move it away to let the recipe "
                                   "write its checkpoint average there")
             shutil.rmtree(out)

@@ -121,7 +121,7 @@ def test_bytenet_translation_recipe_tiny(tmp_path):
     assert m["step"] == 20 and {"bleu", "chrf", "signature", "num_pairs"} <= set(m)
 
 
-def test_recipe_decodes_a_preset_with_its_own_settings_and_checkpoint_average(tmp_path, monkeypatch):
+def test_recipe_decodes_a_preset_with_its_own_settings_and_checkpoint_average(tmp_path):
     """sample.presets.PRESET: the recipe averages the newest checkpoints and decodes with the preset's beam and
     length penalty (the long preset's settings, chosen on dev); a second run replaces its earlier average."""
     import shutil
