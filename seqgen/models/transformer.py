@@ -3,7 +3,8 @@
 Architecture (pre-LayerNorm, Vaswani et al. 2017 / GPT-2 style)::
 
     x [B, T] token ids (x[0] = BOS, x[t] = token t-1)
-      -> token embedding + position (learned table or sinusoids)   [B, T, d]
+      -> token embedding + position (learned table or sinusoids;   [B, T, d]
+         none with rotary positions, which rotate each attention's queries and keys instead)
       -> num_layers x [ h += Dropout(Attn(LN(h)));  h += Dropout(FF(LN(h))) ]
       -> LN -> logits = h E^T + b   (tied to the token embedding)  [B, T, V]
 
@@ -51,6 +52,9 @@ from seqgen.models.replica_loss import per_replica_share
 
 __all__ = ["TransformerDecoder", "TransformerBlock"]
 
+#: how a Transformer knows positions (``positions``)
+POSITIONS = ("learned", "sinusoidal", "rotary")
+
 
 # =========================================================== shared helpers
 @keras.saving.register_keras_serializable(package="seqgen")
@@ -59,8 +63,15 @@ def gelu_tanh(x):
     return keras.activations.gelu(x, approximate=True)
 
 
+@keras.saving.register_keras_serializable(package="seqgen")
+def relu2(x):
+    """The squared ReLU (So et al. 2021, "Primer")."""
+    return ops.square(ops.relu(x))
+
+
 #: the feed-forward activations a Transformer may use (name -> Keras activation)
-ACTIVATIONS = {"gelu": keras.activations.gelu, "gelu_tanh": gelu_tanh, "relu": keras.activations.relu}
+ACTIVATIONS = {"gelu": keras.activations.gelu, "gelu_tanh": gelu_tanh, "relu": keras.activations.relu,
+               "relu2": relu2}
 
 
 class TransformerBlock(keras.layers.Layer):
@@ -68,7 +79,7 @@ class TransformerBlock(keras.layers.Layer):
     default; :data:`ACTIVATIONS`)."""
 
     def __init__(self, d_model, num_heads, d_ff, dropout=0.0, activation="gelu", init_std=None, out_std=None,
-                 **kwargs):
+                 rotary=False, **kwargs):
         super().__init__(**kwargs)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
@@ -79,9 +90,10 @@ class TransformerBlock(keras.layers.Layer):
         self.dropout_rate = float(dropout)
         self.init_std = None if init_std is None else float(init_std)
         self.out_std = None if out_std is None else float(out_std)
+        self.rotary = bool(rotary)
         self.ln1 = keras.layers.LayerNormalization(epsilon=1e-5, name="ln1")
         self.attn = CausalSelfAttention(self.num_heads, dropout=self.dropout_rate, init_std=self.init_std,
-                                        out_std=self.out_std, name="attn")
+                                        out_std=self.out_std, rotary=self.rotary, name="attn")
         self.ln2 = keras.layers.LayerNormalization(epsilon=1e-5, name="ln2")
         self.ff1 = keras.layers.Dense(self.d_ff, activation=ACTIVATIONS[activation], name="ff1",
                                       kernel_initializer=normal_or_glorot(self.init_std))
@@ -114,7 +126,7 @@ class TransformerBlock(keras.layers.Layer):
         config = super().get_config()
         config.update(d_model=self.d_model, num_heads=self.num_heads, d_ff=self.d_ff,
                       dropout=self.dropout_rate, activation=self.activation, init_std=self.init_std,
-                      out_std=self.out_std)
+                      out_std=self.out_std, rotary=self.rotary)
         return config
 
 
@@ -129,13 +141,14 @@ class TransformerDecoder(Decoder, keras.Model):
         d_ff: feed-forward width (default ``4 * d_model``).
         max_length: longest sequence (positions ``0 .. max_length-1``).
         dropout: residual and attention-weight dropout (training only).
-        positions: ``"learned"`` (table) or ``"sinusoidal"``.
+        positions: ``"learned"`` (table), ``"sinusoidal"`` (added to the embedding) or ``"rotary"`` (nothing
+            added; every attention rotates its queries and keys by their positions, :func:`seqgen.layers.attention.rotate`).
         tie_embeddings: output projection = transposed token embedding
             (plus an output bias); False = separate ``Dense(V)``.
         label_smoothing: of the training loss (0 = off). Validation and evaluation report plain NLL; the
             logged training loss (and its curve) is the smoothed one.
         activation: the feed-forward nonlinearity: ``gelu`` (exact, as GPT-2 and nanoGPT), ``gelu_tanh``
-            (its tanh approximation) or ``relu``.
+            (its tanh approximation), ``relu`` or ``relu2`` (the squared ReLU of Primer).
         init_std: None (default): Glorot-uniform kernels and token embeddings of standard deviation
             ``d_model ** -0.5``. A number (GPT-2 and nanoGPT use 0.02): every kernel and the token embedding
             drawn from a normal of that deviation, and the two projections that write into the residual
@@ -148,12 +161,15 @@ class TransformerDecoder(Decoder, keras.Model):
                  tie_embeddings=True, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, label_smoothing=0.0,
                  activation="gelu", init_std=None, **kwargs):
         super().__init__(**kwargs)
-        if positions not in ("learned", "sinusoidal"):
-            raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {positions!r}")
+        if positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got {positions!r}")
         if int(d_model) % int(num_heads):
             raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
         if positions == "sinusoidal" and int(d_model) % 2:
             raise ValueError("sinusoidal positions need an even d_model")
+        if positions == "rotary" and (int(d_model) // int(num_heads)) % 2:
+            raise ValueError(f"rotary positions need an even head size, got d_model/num_heads = "
+                             f"{int(d_model) // int(num_heads)}")
         self.vocab_size = int(vocab_size)
         self.num_layers = int(num_layers)
         self.d_model = int(d_model)
@@ -184,7 +200,7 @@ class TransformerDecoder(Decoder, keras.Model):
         self.embed_dropout = keras.layers.Dropout(self.dropout_rate)
         self.blocks = [TransformerBlock(self.d_model, self.num_heads, self.d_ff, self.dropout_rate,
                                         activation=self.activation, init_std=self.init_std, out_std=out_std,
-                                        name=f"block_{i}")
+                                        rotary=positions == "rotary", name=f"block_{i}")
                        for i in range(self.num_layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
         self.output_projection = (None if self.tie_embeddings
@@ -207,6 +223,13 @@ class TransformerDecoder(Decoder, keras.Model):
         self.built = True
 
     # --------------------------------------------------------------- forward
+    def _add_position(self, h, pos):
+        """``h [..., d]`` plus the position vectors of int positions ``pos`` (broadcast over the batch);
+        ``h`` itself with rotary positions (the attention layers rotate instead)."""
+        if self.positions == "rotary":
+            return h
+        return h + ops.expand_dims(self._position(pos), 0)
+
     def _position(self, pos):
         """Position vectors for int positions ``pos [...]`` -> ``[..., d]``."""
         if self.position_embedding is not None:
@@ -232,7 +255,7 @@ class TransformerDecoder(Decoder, keras.Model):
         if length is not None and length > self.max_length:
             raise ValueError(f"sequence length {length} exceeds max_length={self.max_length}")
         pos = ops.arange(ops.shape(x)[1], dtype="int32")
-        h = self.token_embedding(x) + ops.expand_dims(self._position(pos), 0)
+        h = self._add_position(self.token_embedding(x), pos)
         h = self.embed_dropout(h, training=training)
         for block in self.blocks:
             h = block(h, training=training)
@@ -258,7 +281,7 @@ class TransformerDecoder(Decoder, keras.Model):
         """The ``seqgen.core.decoding`` step: token ``x_t [B]`` at position ``t``
         -> ``(logits_t [B, V], cache)``."""
         t = ops.cast(t, "int32")
-        h = self.token_embedding(ops.cast(x_t, "int32")) + ops.expand_dims(self._position(t), 0)
+        h = self._add_position(self.token_embedding(ops.cast(x_t, "int32")), t)
         new_cache = []
         for block, c in zip(self.blocks, cache):
             h, c = block.step(h, c, t)

@@ -23,7 +23,7 @@ def _model(seed=0, **kw):
     return TransformerDecoder(**cfg)
 
 
-@pytest.mark.parametrize("positions,tie", [("learned", True), ("sinusoidal", False)])
+@pytest.mark.parametrize("positions,tie", [("learned", True), ("sinusoidal", False), ("rotary", True)])
 def test_cached_logits_equal_full_recompute(positions, tie):
     model = _model(positions=positions, tie_embeddings=tie)
     x = np.random.default_rng(0).integers(0, 259, size=(2, 200)).astype(np.int32)
@@ -135,7 +135,28 @@ def test_save_load_round_trip(tmp_path):
                                   model.generate([5], max_new_tokens=8, seed=1))
 
 
-@pytest.mark.parametrize("activation", ["gelu_tanh", "relu"])
+def test_rotary_positions_cached_naive_and_saved(tmp_path):
+    """``positions="rotary"``: no position table; every attention rotates (so the model is not invariant
+    to where a pattern sits); cached == naive generation; a saved model keeps it."""
+    model = _model(seed=5, positions="rotary")
+    assert model.position_embedding is None and all(b.attn.rotary for b in model.blocks)
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, size=(2, 48)).astype(np.int32)
+    full = _np(model({"x": x}))
+    np.testing.assert_array_equal(model.generate([[1, 2, 3], [7]], max_new_tokens=20, seed=4),
+                                  model.generate([[1, 2, 3], [7]], max_new_tokens=20, seed=4, method="naive"))
+    path = tmp_path / "rotary.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.positions == "rotary" and loaded.blocks[0].attn.rotary
+    np.testing.assert_allclose(_np(loaded({"x": x})), full, atol=1e-6)
+    with pytest.raises(ValueError, match="positions must be one of"):
+        _model(positions="alibi")
+    with pytest.raises(ValueError, match="even head size"):
+        _model(positions="rotary", d_model=36, num_heads=4)
+
+
+@pytest.mark.parametrize("activation", ["gelu_tanh", "relu", "relu2"])
 def test_feed_forward_activation_is_used_cached_and_saved(activation, tmp_path):
     """``activation`` changes what the feed-forward layers compute (same weights, other logits); the cached
     step uses it too (cached == full recompute, cached == naive) and a saved model keeps it."""
