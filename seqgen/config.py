@@ -38,7 +38,7 @@ DEFAULTS = {
     },
     "train": {
         "steps": 20000,          # planned total steps (the schedule's length); --max-steps caps a run
-        "fit_schedule": False,   # plan `steps` so the schedule ends at --max-minutes (the step timed first)
+        "fit_schedule": False,   # with --max-minutes: plan `steps` so the schedule ends then (the step timed first)
         "learning_rate": 1e-3,
         "schedule": "cosine",    # cosine | exponential | constant
         "warmup_steps": 200,

@@ -140,10 +140,9 @@ class TrainLoop:
             self.schedule_fit = self.run.info().get("schedule_fit")
             if self.schedule_fit:
                 t["steps"] = int(self.schedule_fit["steps"])
-        if t["fit_schedule"] and self.schedule_fit is None and not max_minutes and not (
-                self.resume and self.run.checkpoints()):
-            raise ConfigError("train.fit_schedule: true plans train.steps to end at --max-minutes; give "
-                              "--max-minutes M, or set train.fit_schedule: false to keep train.steps")
+        # with no budget to fit, the schedule is the one train.steps gives (a preset that fits itself to
+        # --max-minutes still runs without it)
+        self.fit_to_budget = bool(t["fit_schedule"] and self.schedule_fit is None and max_minutes)
         self.max_steps_given = max_steps is not None
         self.max_steps = int(max_steps) if max_steps is not None else int(t["steps"])
         self._check_model_type(self.cfg["model"]["type"])
@@ -230,9 +229,12 @@ class TrainLoop:
             else:
                 if self.resume and self.backup is None:
                     self._log(f"--resume: no checkpoint in {self.run.path} yet; starting from step 0")
-                if self.cfg["train"]["fit_schedule"] and self.schedule_fit is None:
+                if self.fit_to_budget:
                     self._fit_schedule(jit)
                     set_seed(int(self.cfg["train"]["seed"]))  # the real model: as a run with these steps builds it
+                elif self.cfg["train"]["fit_schedule"]:
+                    self._log(f"train.fit_schedule: no --max-minutes to fit the schedule to, so train.steps = "
+                              f"{self.cfg['train']['steps']} stands")
                 model = self._build_model_under_policy()
                 model.compile(optimizer=make_optimizer(self.cfg["train"]), jit_compile=jit)
                 step = 0

@@ -61,8 +61,12 @@ def test_a_fitted_run_records_its_steps_and_is_the_run_with_those_steps(espeak_v
     assert loop.cfg["train"]["steps"] == loop.max_steps == fit["steps"]
 
 
-def test_fit_schedule_without_a_budget_is_one_line(espeak_vocoder_data, tmp_path):
-    code, _, err = cli_here("train", TINY, "--data", espeak_vocoder_data, "--out", tmp_path / "r",
-                            "--set", "train.fit_schedule=true")
-    assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "train.fit_schedule" in err and "--max-minutes" in err
+def test_fit_schedule_without_a_budget_keeps_train_steps(espeak_vocoder_data, tmp_path):
+    """No --max-minutes: nothing to fit, nothing timed; the run is the one train.steps gives, and says so."""
+    code, _, err = cli_here("train", TINY, "--data", espeak_vocoder_data, "--out", tmp_path / "r", "--max-steps", "2",
+                            "--set", "train.fit_schedule=true", "--set", "train.steps=7", *_COMMON)
+    assert code == 0, err
+    assert "no --max-minutes" in err and "train.steps = 7 stands" in err and "schedule fitted" not in err
+    assert "schedule_fit" not in json.loads((tmp_path / "r" / "run.json").read_text())
+    schedule = Run(tmp_path / "r").load_model(use_ema=False)[0].optimizer.get_config()["learning_rate"]
+    assert schedule["config"]["decay_steps"] == 7 - 2
