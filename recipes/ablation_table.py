@@ -1,13 +1,16 @@
 """The ablation table of a text recipe, from the runs its ``ablations/run.sh`` made.
 
     python recipes/ablation_table.py bytenet_translation|byte_lm OUTROOT [--json OUT.json]
+        [--plot CURVES.png [--runs NAME,NAME,...] [--peer LABEL=NANOGPT_LOG.txt ...]]
 
 For every lever of ``RECIPE/ablations/levers.tsv`` with a finished run (its final validation in
 ``metrics.jsonl`` and the result file its run.sh writes): the steps reached in the equal wall-clock budget,
 the held-out teacher-forced bits per byte, the recipe's figure (dev chrF and BLEU for translation; bits per
 byte on the shared-evaluator windows for the byte LM), the figure's difference from the mean of the
 baseline runs, and whether the lever beats the baseline by more than the spread between the baseline runs
-(only then does it count).  (The vocoder's table, with its quality scores, is
+(only then does it count).  ``--plot`` draws the training curves (bits per byte of each logged window against
+the step) of the chosen runs, each labelled with its held-out figure, beside a peer's curve read from its own
+log (nanoGPT's ``iter N: loss X`` lines, one batch each, averaged over 5 lines).  (The vocoder's table, with its quality scores, is
 ``ljspeech_vocoder/ablations/table.py``.)
 """
 from __future__ import annotations
@@ -90,16 +93,64 @@ def markdown(table) -> str:
     return "\n".join(lines)
 
 
+def peer_curve(log: pathlib.Path) -> list[tuple[int, float]]:
+    """(iteration, bits per byte) from a nanoGPT training log: its ``iter N: loss X`` lines (nats, one batch
+    each), averaged over 5 consecutive lines."""
+    import math
+    import re
+
+    points = [(int(m.group(1)), float(m.group(2)) / math.log(2))
+              for m in re.finditer(r"^iter (\d+): loss ([\d.]+)", log.read_text(), re.M)]
+    return [(points[i + 4][0], sum(v for _, v in points[i:i + 5]) / 5) for i in range(0, len(points) - 4, 5)]
+
+
+def plot(table, root, png, names=None, peers=()):
+    """Training curves of the runs ``names`` (all the table's rows by default) and of the ``peers``
+    (``(label, log path)``) -> ``png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, key, _, _ = FIGURES[table["recipe"]]
+    rows = {r["name"]: r for r in table["rows"]}
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for name in names or list(rows):
+        if name not in rows:
+            raise SystemExit(f"ablation_table.py: no finished run {name!r} under {root}")
+        metrics = [json.loads(line) for line in (pathlib.Path(root) / name / "metrics.jsonl").read_text().splitlines()
+                   if line.strip()]
+        curve = [(r["step"], r["bits_per_byte"]) for r in metrics if "bits_per_byte" in r]
+        ax.plot(*zip(*curve), lw=1.2, label=f"{name}: {rows[name][key]:.3f}")
+    for label, log in peers:
+        ax.plot(*zip(*peer_curve(pathlib.Path(log))), lw=1.2, ls="--", color="k", label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training bits per byte (mean of a log window)")
+    ax.set_ylim(top=3.0)
+    ax.grid(alpha=0.3)
+    ax.legend(title=f"run: held-out {key.replace('_', ' ')}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("recipe", choices=sorted(FIGURES))
     p.add_argument("root")
     p.add_argument("--json")
+    p.add_argument("--plot", metavar="PNG", help="training curves of the runs")
+    p.add_argument("--runs", help="comma-separated runs to draw (default: every finished one)")
+    p.add_argument("--peer", action="append", default=[], metavar="LABEL=LOG",
+                   help="a peer's curve from its nanoGPT training log (repeatable)")
     a = p.parse_args(argv)
     table = build(a.recipe, a.root)
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps(table, indent=2) + "\n")
     print(markdown(table))
+    if a.plot:
+        peers = [tuple(item.split("=", 1)) for item in a.peer]
+        plot(table, a.root, a.plot, a.runs.split(",") if a.runs else None, peers)
 
 
 if __name__ == "__main__":

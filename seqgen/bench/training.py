@@ -38,7 +38,8 @@ TRAIN_PRESETS = {
                      "WaveNet 4x6, k=3, residual 512, MoL 10; batch 8 x 10240 samples (on a CPU: 1 x 10240)"),
     "student-small": ("vocoder", "parallel_wavenet", "student_small.yaml", "teacher_small.yaml",
                       "IAF student 4/4/4/8 layers, width 32, distilled from teacher_small; batch 2 x 4096"),
-    "byte-lm-small": ("text", "byte_lm", "small.yaml", None,
+    # the plain network (small.yaml before rotary positions and the squared ReLU), as the peer nanoGPT has it
+    "byte-lm-small": ("text", "byte_lm", "ablations/base.yaml", None,
                       "Transformer 4 layers, d_model 256, 4 heads; batch 16 x 128 bytes"),
     "bytenet-translation-small": ("pairs", "bytenet_translation", "small.yaml", None,
                                   "ByteNet encoder-decoder, d_model 256, 2 sets of dilations 1..16; batch 64 "
