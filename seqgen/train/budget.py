@@ -5,9 +5,10 @@ project's hosts differ by 2x from one day to the next, and a schedule cut off at
 ending early, costs held-out bits (the byte LM's 20-minute table: 0.06 bits/byte).  With ``fit_schedule``
 the loop first times the compiled training step on a throwaway copy of the model (:func:`time_compiled_step`,
 one batch of the run's own pipeline held in memory), then plans ``train.steps`` as the steps that fit in the
-minutes left at that rate (times :data:`MARGIN`: a plan a little long costs less than one too short), and builds the real model from the seed as a run with that ``train.steps``
-would.  The probe's minutes count against the budget.  The steps chosen go to ``config.yaml`` and ``run.json``
-(``schedule_fit``), so the run can be repeated bit for bit with ``--set train.steps=N`` and resumes with them.
+minutes left at that rate (times :data:`MARGIN`: a plan a little long costs less than one too short), and
+builds the real model from the seed as a run with that ``train.steps`` would.  The probe's minutes count
+against the budget.  The steps chosen go to ``config.yaml`` and ``run.json`` (``schedule_fit``), so the run
+can be repeated bit for bit with ``--set train.steps=N`` and resumes with them.
 """
 from __future__ import annotations
 

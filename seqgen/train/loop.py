@@ -232,7 +232,7 @@ class TrainLoop:
                 if self.fit_to_budget:
                     self._fit_schedule(jit)
                     set_seed(int(self.cfg["train"]["seed"]))  # the real model: as a run with these steps builds it
-                elif self.cfg["train"]["fit_schedule"]:
+                elif self.cfg["train"]["fit_schedule"] and self.schedule_fit is None:
                     self._log(f"train.fit_schedule: no --max-minutes to fit the schedule to, so train.steps = "
                               f"{self.cfg['train']['steps']} stands")
                 model = self._build_model_under_policy()
