@@ -10,8 +10,8 @@ byte on the shared-evaluator windows for the byte LM), the figure's difference f
 baseline runs, and whether the lever beats the baseline by more than the spread between the baseline runs
 (only then does it count).  ``--plot`` draws the training curves (bits per byte of each logged window against
 the step) of the chosen runs, each labelled with its held-out figure, beside a peer's curve read from its own
-log (nanoGPT's ``iter N: loss X`` lines, one batch each, averaged over 5 lines).  (The vocoder's table, with its quality scores, is
-``ljspeech_vocoder/ablations/table.py``.)
+log (nanoGPT's ``iter N: loss X`` lines, one batch each, averaged over 5 lines).  (The vocoder's table, with
+its quality scores, is ``ljspeech_vocoder/ablations/table.py``.)
 """
 from __future__ import annotations
 
@@ -112,14 +112,15 @@ def plot(table, root, png, names=None, peers=()):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from seqgen.utils.plots import read_metrics
+
     _, key, _, _ = FIGURES[table["recipe"]]
     rows = {r["name"]: r for r in table["rows"]}
     fig, ax = plt.subplots(figsize=(8, 4.8))
     for name in names or list(rows):
         if name not in rows:
             raise SystemExit(f"ablation_table.py: no finished run {name!r} under {root}")
-        metrics = [json.loads(line) for line in (pathlib.Path(root) / name / "metrics.jsonl").read_text().splitlines()
-                   if line.strip()]
+        metrics = read_metrics(pathlib.Path(root) / name / "metrics.jsonl")
         curve = [(r["step"], r["bits_per_byte"]) for r in metrics if "bits_per_byte" in r]
         ax.plot(*zip(*curve), lw=1.2, label=f"{name}: {rows[name][key]:.3f}")
     for label, log in peers:
