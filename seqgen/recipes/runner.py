@@ -131,7 +131,7 @@ class Recipe:
         self.max_minutes, self.max_steps, self.overrides = max_minutes, max_steps, list(overrides or ())
         self.sample_conf = sample_settings(spec, preset)
         self.distill = bool(spec.get("distill"))
-        self.total = 5 if self.distill else 4
+        self.total = 6 if self.distill else 4
         self.t0 = time.time()
 
     @property

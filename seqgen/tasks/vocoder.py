@@ -561,9 +561,10 @@ class Vocoder(Task):
         return {"metrics": metrics, "sample": res, "train": summary}
 
     @staticmethod
-    def _recipe_quality(recipe, voc, data_dir, split) -> dict | None:
+    def _recipe_quality(recipe, voc, data_dir, split, name="quality", full=False) -> dict | None:
         """The recipe's quality figures (``seqgen evaluate --quality``): the yardstick's eval utterances when
-        the recipe has one for this source, else the first ``sample.quality_utterances`` of the valid split.
+        the recipe has one for this source, else the first ``sample.quality_utterances`` of the valid split,
+        into ``W/NAME.json``, ``W/NAME.png`` and ``W/NAME_audio/`` (``full``: return the whole report).
         Without the ``[quality]`` extra: one line, and the recipe goes on."""
         from seqgen import quality as Q
 
@@ -578,9 +579,37 @@ class Vocoder(Task):
         count = int(voc.config().get("sample", {}).get("quality_utterances", 24))
         ys = recipe.yardstick
         rep = voc.quality(data=data_dir, utterances=ys, subset="eval", max_utterances=count,
-                          json_out=work / "quality.json", plot=work / "quality.png", audio_dir=work / "quality_audio")
+                          json_out=work / f"{name}.json", plot=work / f"{name}.png", audio_dir=work / f"{name}_audio")
+        if full:
+            return rep
         return {"utterances": rep["utterances"], "mean": rep["mean"],
                 "model_minus_griffin_lim": rep["model_minus_griffin_lim"]}
+
+    @classmethod
+    def _distill_quality(cls, recipe, teacher, student, data_dir, split) -> dict | None:
+        """The quality stage of the distillation recipe: the teacher (cached) and the student (parallel) each
+        resynthesize the same utterances (``W/quality_teacher.*``, ``W/quality_student.*``), and the paired
+        student-minus-teacher difference of every score gets its bootstrap 95% interval."""
+        from seqgen.quality import bootstrap
+        from seqgen.quality.metrics import HIGHER_IS_BETTER
+
+        reps = {}
+        for who, voc in (("teacher", teacher), ("student", student)):
+            rep = cls._recipe_quality(recipe, voc, data_dir, split, name=f"quality_{who}", full=True)
+            if rep is None:
+                return None
+            reps[who] = rep
+        t_rows = {r["id"]: r["model"] for r in reps["teacher"]["rows"]}
+        pairs = [(r["model"], t_rows[r["id"]]) for r in reps["student"]["rows"] if r["id"] in t_rows]
+        diff = {key: bootstrap.paired_difference([s.get(key, np.nan) for s, _ in pairs],
+                                                 [t.get(key, np.nan) for _, t in pairs], seed=reps["student"]["seed"])
+                for key in HIGHER_IS_BETTER}
+        out = {who: {"utterances": rep["utterances"], "mean": rep["mean"]["model"],
+                     "model_minus_griffin_lim": rep["model_minus_griffin_lim"]} for who, rep in reps.items()}
+        out["griffin_lim"] = reps["teacher"]["mean"]["griffin_lim"]
+        out["recording"] = reps["teacher"]["mean"]["recording"]
+        out["student_minus_teacher"] = diff
+        return out
 
     @classmethod
     def _distill_recipe(cls, recipe) -> dict:
@@ -612,6 +641,16 @@ class Vocoder(Task):
             "speedup_parallel_vs_cached": student_res["samples_per_sec"] / max(teacher_res["samples_per_sec"], 1e-9),
         }
         kl = health.get("valid_kl")
+        recipe.stage(6, "speech quality of whole resyntheses: the teacher (cached) and the student (parallel)")
+        quality = cls._distill_quality(recipe, teacher, cls(student_dir), data_dir, split)
+        extra = []
+        if quality:
+            metrics["quality"] = quality
+            t, s = quality["teacher"]["mean"], quality["student"]["mean"]
+            extra = [("quality", f"{work / 'quality_teacher.json'}, {work / 'quality_student.json'} (PESQ-WB "
+                                 f"teacher {t.get('pesq_wb', float('nan')):.2f}, student "
+                                 f"{s.get('pesq_wb', float('nan')):.2f}, Griffin-Lim "
+                                 f"{quality['griffin_lim'].get('pesq_wb', float('nan')):.2f})")]
         recipe.finish(metrics, [
             ("student sample", f"{work / 'sample.wav'} ({student_res['samples_per_sec']:.0f} samples/s, parallel)"),
             ("teacher sample", f"{work / 'teacher_sample.wav'} ({teacher_res['samples_per_sec']:.0f} samples/s, cached)"),
@@ -620,6 +659,7 @@ class Vocoder(Task):
                 f"  (held-out KL {kl:.3f} nats/sample; teacher NLL of student "
                 f"{health['valid_teacher_nll_student']:.3f} vs real {health['valid_teacher_nll_real']:.3f})"
                 if kl is not None else "")),
+            *extra,
             ("runs", f"{teacher_dir}, {student_dir}  (tensorboard --logdir {work})")])
         return {"metrics": metrics, "teacher": t_summary, "student": s_summary}
 

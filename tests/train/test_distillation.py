@@ -36,6 +36,21 @@ def test_tiny_recipe_end_to_end_then_parallel_sample(tmp_path):
     m = json.loads((work / "metrics.json").read_text())
     assert m["student"]["step"] == 10 and m["teacher"]["step"] == 20
     assert m["student"]["parallel_samples_per_sec"] > 0 and m["teacher"]["cached_samples_per_sec"] > 0
+    from seqgen import quality
+    from seqgen.quality.metrics import HIGHER_IS_BETTER
+
+    if not quality.missing():  # the quality stage: teacher and student on the same 2 held-out utterances
+        q = m["quality"]
+        assert q["teacher"]["utterances"]["count"] == q["student"]["utterances"]["count"] == 2
+        for who in ("teacher", "student"):
+            rep = json.loads((work / f"quality_{who}.json").read_text())
+            assert rep["method"] == ("cached" if who == "teacher" else "parallel")
+            assert (work / f"quality_{who}.png").is_file()
+            assert len(list((work / f"quality_{who}_audio").glob("*.model.wav"))) == 2
+            assert q[who]["mean"]["pesq_wb"] == rep["mean"]["model"]["pesq_wb"]
+        d = q["student_minus_teacher"]
+        assert set(d) == set(HIGHER_IS_BETTER) and d["stoi"]["n"] == 2
+        assert abs(d["stoi"]["mean"] - (q["student"]["mean"]["stoi"] - q["teacher"]["mean"]["stoi"])) < 1e-9
     ref, sr = sf.read(work / "reference.wav")
     for name in ("sample.wav", "teacher_sample.wav"):
         wav, sr2 = sf.read(work / name)
