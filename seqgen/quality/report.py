@@ -269,11 +269,7 @@ def evaluate_quality(run, data=None, utterances=None, subset="eval", max_utteran
         bar.update(1)
     bar.close()
 
-    diffs = {}
-    for key in metrics.HIGHER_IS_BETTER:
-        a = [r["model"].get(key, np.nan) for r in rows]
-        b = [r["griffin_lim"].get(key, np.nan) for r in rows]
-        diffs[key] = bootstrap.paired_difference(a, b, seed=seed)
+    diffs = paired_differences([r["model"] for r in rows], [r["griffin_lim"] for r in rows], seed)
     report = {
         "run": str(run_dir), "step": task.step, "checkpoint": task.checkpoint, "model_type": model_type,
         "method": method, "temperature": temperature, "top_p": top_p, "seed": seed, "data": str(data),
@@ -302,6 +298,14 @@ def evaluate_quality(run, data=None, utterances=None, subset="eval", max_utteran
     if not quiet:
         print(summary_table(report), file=sys.stderr)
     return report
+
+
+def paired_differences(a_scores, b_scores, seed) -> dict:
+    """``a - b`` of every score over paired utterances (lists of per-utterance score dicts, same order), each
+    with its bootstrap 95% interval (:func:`seqgen.quality.bootstrap.paired_difference`)."""
+    return {key: bootstrap.paired_difference([a.get(key, np.nan) for a in a_scores],
+                                             [b.get(key, np.nan) for b in b_scores], seed=seed)
+            for key in metrics.HIGHER_IS_BETTER}
 
 
 #: what picks the temperature among several on the dev utterances (higher is better; ties: the next key)

@@ -552,19 +552,19 @@ class Vocoder(Task):
         lines = [("resynthesis", work / "sample.wav"), ("plot", work / "sample.png"),
                  ("metrics", f"{work / 'metrics.json'}  (valid NLL {metrics['nll_bits_per_sample']:.3f} bits/sample, "
                              f"{metrics['nll_bits_per_16bit_sample']:.3f} bits per 16-bit sample, at step {voc.step})")]
-        quality = cls._recipe_quality(recipe, voc, data_dir, split)
-        if quality:
-            metrics["quality"] = quality
+        rep = cls._recipe_quality(recipe, voc, data_dir, split)
+        if rep:
+            metrics["quality"] = {k: rep[k] for k in ("utterances", "mean", "model_minus_griffin_lim")}
             lines.append(("quality", f"{work / 'quality.json'}, {work / 'quality.png'}, {work / 'quality_audio'}"))
         lines.append(("run", f"{run_dir}  (tensorboard --logdir {run_dir / 'tb'})"))
         recipe.finish(metrics, lines)
         return {"metrics": metrics, "sample": res, "train": summary}
 
     @staticmethod
-    def _recipe_quality(recipe, voc, data_dir, split, name="quality", full=False) -> dict | None:
-        """The recipe's quality figures (``seqgen evaluate --quality``): the yardstick's eval utterances when
+    def _recipe_quality(recipe, voc, data_dir, split, name="quality") -> dict | None:
+        """The recipe's quality report (``seqgen evaluate --quality``): the yardstick's eval utterances when
         the recipe has one for this source, else the first ``sample.quality_utterances`` of the valid split,
-        into ``W/NAME.json``, ``W/NAME.png`` and ``W/NAME_audio/`` (``full``: return the whole report).
+        into ``W/NAME.json``, ``W/NAME.png`` and ``W/NAME_audio/``.
         Without the ``[quality]`` extra: one line, and the recipe goes on."""
         from seqgen import quality as Q
 
@@ -578,32 +578,25 @@ class Vocoder(Task):
         work = recipe.work
         count = int(voc.config().get("sample", {}).get("quality_utterances", 24))
         ys = recipe.yardstick
-        rep = voc.quality(data=data_dir, utterances=ys, subset="eval", max_utterances=count,
-                          json_out=work / f"{name}.json", plot=work / f"{name}.png", audio_dir=work / f"{name}_audio")
-        if full:
-            return rep
-        return {"utterances": rep["utterances"], "mean": rep["mean"],
-                "model_minus_griffin_lim": rep["model_minus_griffin_lim"]}
+        return voc.quality(data=data_dir, utterances=ys, subset="eval", max_utterances=count,
+                           json_out=work / f"{name}.json", plot=work / f"{name}.png", audio_dir=work / f"{name}_audio")
 
     @classmethod
     def _distill_quality(cls, recipe, teacher, student, data_dir, split) -> dict | None:
         """The quality stage of the distillation recipe: the teacher (cached) and the student (parallel) each
         resynthesize the same utterances (``W/quality_teacher.*``, ``W/quality_student.*``), and the paired
         student-minus-teacher difference of every score gets its bootstrap 95% interval."""
-        from seqgen.quality import bootstrap
-        from seqgen.quality.metrics import HIGHER_IS_BETTER
+        from seqgen.quality.report import paired_differences
 
         reps = {}
         for who, voc in (("teacher", teacher), ("student", student)):
-            rep = cls._recipe_quality(recipe, voc, data_dir, split, name=f"quality_{who}", full=True)
+            rep = cls._recipe_quality(recipe, voc, data_dir, split, name=f"quality_{who}")
             if rep is None:
                 return None
             reps[who] = rep
         t_rows = {r["id"]: r["model"] for r in reps["teacher"]["rows"]}
         pairs = [(r["model"], t_rows[r["id"]]) for r in reps["student"]["rows"] if r["id"] in t_rows]
-        diff = {key: bootstrap.paired_difference([s.get(key, np.nan) for s, _ in pairs],
-                                                 [t.get(key, np.nan) for _, t in pairs], seed=reps["student"]["seed"])
-                for key in HIGHER_IS_BETTER}
+        diff = paired_differences([s for s, _ in pairs], [t for _, t in pairs], reps["student"]["seed"])
         out = {who: {"utterances": rep["utterances"], "mean": rep["mean"]["model"],
                      "model_minus_griffin_lim": rep["model_minus_griffin_lim"]} for who, rep in reps.items()}
         out["griffin_lim"] = reps["teacher"]["mean"]["griffin_lim"]
