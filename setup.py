@@ -18,6 +18,7 @@ RUNTIME = [
     "espeakng-loader>=0.2.4",
     "grain>=0.2.12",         # the input pipelines, on every Keras backend
     "array-record>=0.7",     # the vocoder shards (random access by record)
+    "ml-dtypes>=0.3",        # bfloat16 weights of the native sampling loop (Keras needs it too)
 ]
 
 # Speech-quality scoring (`seqgen evaluate --quality`): PESQ (source-only: it compiles), STOI, and
@@ -55,6 +56,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["seqgen", "seqgen.*", "data_prep", "data_prep.*"]),
+    package_data={"seqgen.native": ["*.c", "*.h"]},   # compiled on first use (seqgen/native/build.py)
     install_requires=RUNTIME,
     extras_require={"tf": TF, "jax": JAX, "test": TEST, "quality": QUALITY},
     entry_points={"console_scripts": ["seqgen=seqgen.cli:main"]},

@@ -8,10 +8,13 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # 1 intra-op thread: fastest for the sequential (cached, naive) loops at batch 1.  The student
 # runs with it too, so that its row and the cached rows use the same CPU budget.
-seqgen bench --presets vocoder-small,vocoder-large,student-paper --methods cached,naive,parallel \
-    --batches 1,8 --threads 1 --json "$tmp/audio.json"
-seqgen bench --presets transformer-byte,bytenet-byte --methods cached --batches 1,8 --threads 1 \
-    --json "$tmp/text_cached.json"
+# native, native-bf16, native-int8: the same cached loops run in C (seqgen/native), with float32,
+# bfloat16 and int8 weights; the cached rows of the same run are the compiled Keras loops beside them
+seqgen bench --presets vocoder-small,vocoder-large,student-paper \
+    --methods cached,naive,parallel,native,native-bf16,native-int8 --batches 1,8 --threads 1 \
+    --json "$tmp/audio.json"
+seqgen bench --presets transformer-byte,bytenet-byte --methods cached,native,native-bf16,native-int8 \
+    --batches 1,8 --threads 1 --json "$tmp/text_cached.json"
 # text naive: the FULL recompute of all 1024 tokens, once (a few minutes), batch 1
 seqgen bench --presets transformer-byte,bytenet-byte --methods naive --naive-steps 1024 --repeats 1 \
     --batches 1 --threads 1 --json "$tmp/text_naive.json"

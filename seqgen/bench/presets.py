@@ -13,12 +13,21 @@ from typing import Callable
 
 import numpy as np
 
-from seqgen.core.methods import CACHED, NAIVE, NAIVE_CONV, PARALLEL
+from seqgen.core.methods import CACHED, NAIVE, NAIVE_CONV, NATIVE, PARALLEL
 from seqgen.models.flops import bytenet_flops, student_flops, transformer_flops, wavenet_flops
 
 AUDIO_RATES = (16000, 22050, 24000)
-#: generation methods: WaveNet / text decoders (cached, naive) and the Parallel WaveNet student (parallel)
-METHODS = (CACHED, NAIVE, PARALLEL)
+#: the native C loop with bfloat16 or int8 weights (bench names for ``method="native"`` with that
+#: ``weight_dtype``)
+NATIVE_BF16, NATIVE_INT8 = "native-bf16", "native-int8"
+NATIVE_WEIGHTS = {NATIVE_BF16: "bfloat16", NATIVE_INT8: "int8"}
+#: generation methods: WaveNet / text decoders (cached, naive), the Parallel WaveNet student (parallel) and
+#: WaveNet's cached loop in C (native, native-bf16)
+METHODS = (CACHED, NAIVE, PARALLEL, NATIVE, NATIVE_BF16, NATIVE_INT8)
+#: the methods that run the cached step (one position per step; what the traffic counts describe)
+CACHED_METHODS = (CACHED, NATIVE, NATIVE_BF16, NATIVE_INT8)
+#: bytes per weight each cached method reads (int8's per-output scales, one float per column, not counted)
+WEIGHT_BYTES = {CACHED: 4, NATIVE: 4, NATIVE_BF16: 2, NATIVE_INT8: 1}
 
 
 @dataclasses.dataclass
@@ -58,20 +67,27 @@ def _vocoder_call(model, method, batch, steps):
     # receptive field per sample (WaveNet's "naive-conv"; its "naive" replays
     # the per-step arithmetic to match cached bit for bit and is ~3x slower)
     method = NAIVE_CONV if method == NAIVE else method
+    weight_dtype = "float32"
+    if method in NATIVE_WEIGHTS:
+        method, weight_dtype = NATIVE, NATIVE_WEIGHTS[method]
     frames = -(-int(steps) // model.hop_length)
     mel = np.random.default_rng(0).standard_normal((batch, frames, model.cond_channels)).astype(np.float32)
     speaker = 0 if model.num_speakers else None
 
     def call():
         return model.generate_samples(num_samples=int(steps), mel=mel, speaker=speaker, batch_size=batch,
-                                      method=method, seed=0)
+                                      method=method, seed=0, weight_dtype=weight_dtype)
     return call
 
 
 def _token_call(model, method, batch, steps):
+    kw = {}
+    if method in NATIVE_WEIGHTS:
+        method, kw = NATIVE, {"weight_dtype": NATIVE_WEIGHTS[method]}
+
     def call():
         return model.generate(None, max_new_tokens=int(steps), method=method, batch_size=batch,
-                              seed=0, stop_at_eos=False)
+                              seed=0, stop_at_eos=False, **kw)
     return call
 
 
@@ -100,18 +116,19 @@ def _bytenet_builder(**kw):
 
 
 def _wavenet_flops(model, method, steps):
-    return wavenet_flops(model, method)
+    return wavenet_flops(model, CACHED if method in CACHED_METHODS else method)
 
 
 def _transformer_flops(model, method, steps):
     from seqgen.models.token_decoding import bucket_length
 
+    method = CACHED if method in CACHED_METHODS else method
     return transformer_flops(model, method, steps,
                              cache_length=min(bucket_length(int(steps)), model.max_length))
 
 
 def _bytenet_flops(model, method, steps):
-    return bytenet_flops(model, method, steps)
+    return bytenet_flops(model, CACHED if method in CACHED_METHODS else method, steps)
 
 
 def bytes_per_step(model, method, batch, steps):
@@ -122,22 +139,27 @@ def bytes_per_step(model, method, batch, steps):
     from seqgen.models.transformer import TransformerDecoder
     from seqgen.models.wavenet import WaveNet
 
-    if method != CACHED:
+    if method not in CACHED_METHODS:
         return None
     if isinstance(model, WaveNet):
-        return traffic.wavenet_bytes(model, batch)["total"]
+        return traffic.wavenet_bytes(model, batch, WEIGHT_BYTES[method])["total"]
     if isinstance(model, TransformerDecoder):
         from seqgen.models.token_decoding import bucket_length
 
-        return traffic.transformer_bytes(model, batch, min(bucket_length(int(steps)), model.max_length))["total"]
+        return traffic.transformer_bytes(model, batch, min(bucket_length(int(steps)), model.max_length),
+                                         WEIGHT_BYTES[method])["total"]
     if isinstance(model, ByteNet) and not model.use_encoder:
-        return traffic.bytenet_bytes(model, batch)["total"]
+        return traffic.bytenet_bytes(model, batch, WEIGHT_BYTES[method])["total"]
     return None
 
 
 def _audio_preset(name, description, steps, naive_steps, hidden=False, **kw):
     return register_preset(Preset(name, "audio", description, _wavenet_builder(**kw), _vocoder_call,
-                                  _wavenet_flops, steps, naive_steps, hidden=hidden))
+                                  _wavenet_flops, steps, naive_steps, methods=WITH_NATIVE, hidden=hidden))
+
+
+#: the methods of the models the native loops cover (a WaveNet with a categorical head, the Transformer)
+WITH_NATIVE = (CACHED, NAIVE, NATIVE, NATIVE_BF16, NATIVE_INT8)
 
 
 _audio_preset("vocoder-small",
@@ -151,10 +173,10 @@ _audio_preset("vocoder-large",
 register_preset(Preset("transformer-byte", "text",
                        "Transformer decoder, 6 layers, d_model 384, 6 heads, context 1024",
                        _transformer_builder(num_layers=6, d_model=384, num_heads=6, max_length=1024),
-                       _token_call, _transformer_flops, 1024, 32))
+                       _token_call, _transformer_flops, 1024, 32, methods=WITH_NATIVE))
 register_preset(Preset("bytenet-byte", "text", "ByteNet LM, d_model 256, dilations 1..16 x 3, k=3",
                        _bytenet_builder(d_model=256, dilations=(1, 2, 4, 8, 16), num_sets=3, kernel_size=3),
-                       _token_call, _bytenet_flops, 1024, 32))
+                       _token_call, _bytenet_flops, 1024, 32, methods=WITH_NATIVE))
 def _student_builder(**kw):
     def build():
         from seqgen.models.parallel_wavenet import ParallelWaveNet
@@ -209,8 +231,9 @@ def _run_preset(path):
     from seqgen.models.wavenet import WaveNet
 
     if isinstance(model, WaveNet):
+        methods = WITH_NATIVE if model.distribution.input_is_discrete else (CACHED, NAIVE)
         return Preset(name, "audio", f"trained run {path} (step {step})", lambda: model, _vocoder_call,
-                      _wavenet_flops, 16000, 8)
+                      _wavenet_flops, 16000, 8, methods=methods)
     from seqgen.models.parallel_wavenet import ParallelWaveNet
 
     if isinstance(model, ParallelWaveNet):
@@ -218,10 +241,10 @@ def _run_preset(path):
                       _student_flops, 16000, 0, methods=(PARALLEL,))
     if isinstance(model, TransformerDecoder):
         return Preset(name, "text", f"trained run {path} (step {step})", lambda: model, _token_call,
-                      _transformer_flops, min(1024, model.max_length), 32)
+                      _transformer_flops, min(1024, model.max_length), 32, methods=WITH_NATIVE)
     if isinstance(model, ByteNet) and not model.use_encoder:
         return Preset(name, "text", f"trained run {path} (step {step})", lambda: model, _token_call,
-                      _bytenet_flops, 1024, 32)
+                      _bytenet_flops, 1024, 32, methods=WITH_NATIVE)
     from seqgen.errors import SeqgenError
 
     raise SeqgenError(f"{path}: no benchmark for a {type(model).__name__} model")

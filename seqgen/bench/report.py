@@ -70,7 +70,8 @@ def plot(records, path):
 
     labels = [f"{r['preset']}\n{r['method']} b={r['batch']} t={threads_label(r)}" for r in records]
     rates = [r.get("samples_per_sec", r.get("tokens_per_sec")) for r in records]
-    palette = {"cached": "tab:blue", "naive": "tab:orange", "parallel": "tab:green"}
+    palette = {"cached": "tab:blue", "naive": "tab:orange", "parallel": "tab:green", "native": "tab:red",
+               "native-bf16": "tab:purple", "native-int8": "tab:brown"}
     colors = [palette.get(r["method"], "tab:gray") for r in records]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(records) + 2), 4.8))
     bars = ax.bar(range(len(records)), rates, color=colors)

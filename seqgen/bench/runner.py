@@ -2,7 +2,8 @@
 
 Every preset is a model with random weights (speed does not depend on the
 weights) run through its real generation code (``model.generate`` with
-``method="cached"`` or ``"naive"``).  One record per (preset, method, batch):
+``method="cached"``, ``"naive"``, ``"parallel"`` or ``"native"``; the bench's ``native-bf16`` and
+``native-int8`` are ``"native"`` with those weights).  One record per (preset, method, batch):
 
 * timing: the first call (trace + compile + one run) is timed on its own
   (``first_call_seconds``; ``compile_seconds`` = first call minus the median
@@ -108,6 +109,9 @@ def _record(preset, model, method, batch, steps, repeats, ceilings, env):
         "timed_note": {"naive": "naive: timed on the first timed_samples/timed_tokens steps (a short prefix "
                                  "by default), reported per step",
                        "cached": "cached: the full length, one position per step",
+                       "native": "native: the cached loop in C, float32 weights, the full length",
+                       "native-bf16": "native-bf16: the cached loop in C, bfloat16 weights, the full length",
+                       "native-int8": "native-int8: the cached loop in C, int8 weights, the full length",
                        "parallel": "parallel: the full length in one pass per flow"}[method],
         "sequential_steps": _sequential_steps(model, method, steps),
         "repeats": int(repeats), "run_seconds_median": med, "run_seconds": times,
@@ -154,7 +158,8 @@ def run_bench(presets, methods=(CACHED, NAIVE), batches=(1,), seconds=None, toke
 
     Args:
         presets: names of :data:`PRESETS` (list or comma-separated string).
-        methods: ``"cached"`` and/or ``"naive"``.  batches: batch sizes.
+        methods: of :data:`~seqgen.bench.presets.METHODS` (a preset runs the ones it has).  batches: batch
+            sizes.
         seconds: audio per timed cached run (converted at 16 kHz; default:
             the preset's length, 1 s).  tokens: text tokens per timed cached
             run (default: the preset's context, 1024).

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from seqgen.core.methods import CACHED, NAIVE
+from seqgen.core.methods import CACHED, NAIVE, NATIVE
 
 
 def _cmd_generate(a):
@@ -24,7 +24,8 @@ def _cmd_generate(a):
     sys.stdout.flush()
     sys.stdout.buffer.write(prompt)
     sys.stdout.buffer.flush()
-    lm.generate(prompt, a.max_bytes, a.temperature, a.top_k, a.top_p, a.seed, a.method, a.chunk, write=write)
+    lm.generate(prompt, a.max_bytes, a.temperature, a.top_k, a.top_p, a.seed, a.method, a.chunk, write=write,
+                weight_dtype=a.weight_dtype)
     write("\n")
 
 
@@ -42,8 +43,12 @@ def add(sub):
     p.add_argument("--top-k", type=int, default=0, help="sample from the k most likely bytes (0 = off)")
     p.add_argument("--top-p", type=_nonneg_float, default=1.0, help="nucleus mass (1 = off)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", choices=[CACHED, NAIVE], default=CACHED,
-                   help="cached: key/value cache or conv queues (default); naive: full recompute per byte")
+    p.add_argument("--method", choices=[CACHED, NAIVE, NATIVE], default=CACHED,
+                   help="cached: key/value cache or conv queues (default); naive: full recompute per byte; "
+                        "native: the same cached loop in C (compiled on first use), faster")
+    p.add_argument("--weight-dtype", choices=["float32", "bfloat16", "int8"], default=None,
+                   help="--method native: how the loop stores the weight matrices (default float32; the "
+                        "arithmetic stays float32)")
     p.add_argument("--chunk", type=_positive_int, default=None,
                    help="bytes per streamed chunk (default 64, at most half the context the model was trained on)")
     p.add_argument("--threads", type=int, default=1, help="TensorFlow intra-op threads (0 = all cores)")

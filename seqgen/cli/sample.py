@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import pathlib
 
-from seqgen.core.methods import CACHED, NAIVE, PARALLEL
+from seqgen.core.methods import CACHED, NAIVE, NATIVE, PARALLEL
 from seqgen.cli.types import nonneg_float as _nonneg_float
 from seqgen.cli.types import positive_int as _positive_int
 
@@ -25,7 +25,8 @@ def _cmd_sample(a):
         res = vocoder.sample_many(a.run, a.out, mel_from=a.mel_from or (), mel=a.mel or (), method=a.method,
                                   temperature=a.temperature, seed=a.seed, speaker=a.speaker,
                                   batch_size=a.batch_size, chunk_size=a.chunk_size,
-                                  threads=0 if a.threads is None else a.threads, top_p=a.top_p)  # batches: all cores
+                                  threads=0 if a.threads is None else a.threads, top_p=a.top_p,  # batches: all cores
+                                  weight_dtype=a.weight_dtype)
         if a.json:
             pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
         return
@@ -36,7 +37,7 @@ def _cmd_sample(a):
                          mel=a.mel[0] if a.mel else None, seconds=a.seconds, method=a.method,
                          temperature=a.temperature, seed=a.seed, speaker=a.speaker, plot=a.plot,
                          chunk_size=a.chunk_size, threads="auto" if a.threads is None else a.threads,
-                         stream=a.stream, top_p=a.top_p)
+                         stream=a.stream, top_p=a.top_p, weight_dtype=a.weight_dtype)
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
 
@@ -55,10 +56,15 @@ def add(sub):
     p.add_argument("--batch-size", type=_positive_int, default=8,
                    help="several inputs: how many share one sampling loop (default 8)")
     p.add_argument("--seconds", type=_nonneg_float, default=None, help="length for unconditional models")
-    p.add_argument("--method", choices=[CACHED, NAIVE, PARALLEL], default=None,
+    p.add_argument("--method", choices=[CACHED, NAIVE, NATIVE, PARALLEL], default=None,
                    help="cached: O(layers) per sample in one compiled loop (default); naive: recompute the "
-                        "receptive field per sample (reference); parallel: a Parallel WaveNet student run "
+                        "receptive field per sample (reference); native: the cached loop in C (compiled on "
+                        "first use; categorical heads), faster; parallel: a Parallel WaveNet student run "
                         "(`seqgen distill`), all samples at once")
+    p.add_argument("--weight-dtype", choices=["float32", "bfloat16", "int8"], default=None,
+                   help="--method native: how the loop stores the weights it multiplies by (default float32; "
+                        "bfloat16 reads half the bytes, int8 a quarter; the arithmetic stays float32; see "
+                        "seqgen/native/README.md for what each costs in NLL)")
     p.add_argument("--temperature", type=_nonneg_float, default=None)
     p.add_argument("--top-p", type=float, default=None, metavar="P",
                    help="categorical heads: sample each step from the smallest set of classes holding P of its "
@@ -68,8 +74,8 @@ def add(sub):
     p.add_argument("--speaker", default=None, help="speaker name or index (multi-speaker runs)")
     p.add_argument("--chunk-size", type=_positive_int, default=None, help="samples per compiled chunk")
     p.add_argument("--stream", action="store_true",
-                   help="write OUT chunk by chunk as it is made, in constant memory (cached; the same file as "
-                        "without --stream)")
+                   help="write OUT chunk by chunk as it is made, in constant memory (cached or native; the "
+                        "same file as without --stream)")
     p.add_argument("--plot", action="store_true", help="also write OUT.png: waveform + spectrogram")
     p.add_argument("--json", metavar="FILE", help="write the result (speed, step, ...) as JSON")
     p.add_argument("--threads", type=int, default=None,

@@ -5,6 +5,7 @@
 * ``NAIVE``: the reference: the whole receptive field or prefix recomputed for every position;
 * ``NAIVE_CONV``: WaveNet's recompute by one full-sequence convolution per sample (the fastest
   naive way, the bench's baseline);
-* ``PARALLEL``: the Parallel WaveNet student, every time step in one pass per flow.
+* ``PARALLEL``: the Parallel WaveNet student, every time step in one pass per flow;
+* ``NATIVE``: WaveNet's cached loop run in C (``seqgen.native``), float32 or bfloat16 weights.
 """
-CACHED, NAIVE, NAIVE_CONV, PARALLEL = "cached", "naive", "naive-conv", "parallel"
+CACHED, NAIVE, NAIVE_CONV, PARALLEL, NATIVE = "cached", "naive", "naive-conv", "parallel", "native"

@@ -28,7 +28,7 @@ import numpy as np
 from keras import ops
 
 from seqgen.core.beam_search import beam_search
-from seqgen.core.methods import CACHED
+from seqgen.core.methods import CACHED, NAIVE, NATIVE
 from seqgen.core.sampling import SamplingSettings
 from seqgen.layers.bytenet_block import ByteNetBlock
 from seqgen.models.decoder import Decoder
@@ -58,6 +58,9 @@ class ByteNet(Decoder, keras.Model):
             logged training loss (and its curve) is the smoothed one.
         pad_id, bos_id, eos_id: special ids.
     """
+
+    #: ``native`` (the loop in C) decodes the LM only; translation runs ``cached`` or ``naive``
+    METHODS = (CACHED, NAIVE, NATIVE)
 
     def __init__(self, vocab_size=BYTE_VOCAB_SIZE, d_model=256, dilations=(1, 2, 4, 8, 16),
                  num_sets=3, kernel_size=3, encoder_kernel_size=3, encoder=True, unfold_a=1.2,
@@ -245,6 +248,8 @@ class ByteNet(Decoder, keras.Model):
         if not self.use_encoder:
             raise ValueError("translate needs a ByteNet with an encoder; use generate for the LM")
         self.check_method(method)
+        if method == NATIVE:
+            raise ValueError("translate decodes with method 'cached' or 'naive'; 'native' is the ByteNet LM's")
         src, lengths = self._sources(source_ids)
         b = src.shape[0]
         bound = (self.unfold_bound(lengths) if max_length is None
@@ -298,12 +303,15 @@ class ByteNet(Decoder, keras.Model):
         return ops.convert_to_numpy(run(src, bound))
 
     def generate(self, prompt_ids=None, max_new_tokens=64, temperature=1.0, top_k=0, top_p=1.0,
-                 seed=0, method=CACHED, stop_at_eos=True, batch_size=1):
+                 seed=0, method=CACHED, stop_at_eos=True, batch_size=1, weight_dtype="float32"):
         """Sample from the LM (``encoder=False``); same arguments and output
-        (``[B, max_new_tokens]`` int32) as ``TransformerDecoder.generate``."""
+        (``[B, max_new_tokens]`` int32) as ``TransformerDecoder.generate``, ``method="native"`` (the loop in
+        C, :mod:`seqgen.native.bytenet`) and its ``weight_dtype`` included."""
         if self.use_encoder:
             raise ValueError("generate is for the ByteNet LM (encoder=False); use translate")
         self.check_method(method)
+        if weight_dtype != "float32" and method != NATIVE:
+            raise ValueError(f"weight_dtype {weight_dtype!r} needs method 'native' (method {method!r} runs float32)")
         prompts, starts, n, length, forced, mask, noise = generation_plan(
             self, prompt_ids, max_new_tokens, batch_size, seed)
         b, n_new = len(prompts), int(max_new_tokens)
@@ -321,6 +329,13 @@ class ByteNet(Decoder, keras.Model):
             run = self._get_compiled(("generate", b, length, top_k, use_top_p, bool(stop_at_eos)), fn)
             samples = ops.convert_to_numpy(run(forced, mask, noise, np.int32(n),
                                                np.float32(temperature), np.float32(top_p)))
+        elif method == NATIVE:
+            from seqgen.native.bytenet import NativeByteNetLoop
+            from seqgen.native.reuse import loop_for
+
+            samples, _ = loop_for(self, NativeByteNetLoop, weight_dtype)(
+                np.full((b,), self.bos_id, np.int32), forced, mask, noise, n, temperature, top_k, float(top_p),
+                stop_at_eos)
         else:
             samples = self._naive_loop(b, n, length, forced, mask, noise,
                                        SamplingSettings(temperature, top_k, float(top_p)), stop_at_eos, None)

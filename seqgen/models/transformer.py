@@ -41,7 +41,7 @@ import numpy as np
 from keras import ops
 
 from seqgen.core.beam_search import beam_search
-from seqgen.core.methods import CACHED
+from seqgen.core.methods import CACHED, NAIVE, NATIVE
 from seqgen.core.sampling import SamplingSettings
 from seqgen.layers.attention import CausalSelfAttention, normal_or_glorot
 from seqgen.models.decoder import Decoder
@@ -155,6 +155,8 @@ class TransformerDecoder(Decoder, keras.Model):
             stream (attention output, second feed-forward) of ``init_std / sqrt(2 * num_layers)``.
         pad_id, bos_id, eos_id: special ids.
     """
+
+    METHODS = (CACHED, NAIVE, NATIVE)
 
     def __init__(self, vocab_size=BYTE_VOCAB_SIZE, num_layers=6, d_model=384, num_heads=6,
                  d_ff=None, max_length=1024, dropout=0.1, positions="learned",
@@ -303,7 +305,7 @@ class TransformerDecoder(Decoder, keras.Model):
     # ------------------------------------------------------------ generation
 
     def generate(self, prompt_ids=None, max_new_tokens=64, temperature=1.0, top_k=0, top_p=1.0,
-                 seed=0, method=CACHED, stop_at_eos=True, batch_size=1):
+                 seed=0, method=CACHED, stop_at_eos=True, batch_size=1, weight_dtype="float32"):
         """Sample continuations; returns int32 ``[B, max_new_tokens]``.
 
         Args:
@@ -314,12 +316,18 @@ class TransformerDecoder(Decoder, keras.Model):
                 plus ``max_new_tokens`` must not exceed ``max_length``.
             temperature: 0 = greedy (PAD and BOS are never generated).  top_k: keep the k most likely (0 = off).
             top_p: nucleus mass (1 = off).  seed: seed of the uniforms.
-            method: ``"cached"`` (key/value cache) or ``"naive"`` (reference).
+            method: ``"cached"`` (key/value cache), ``"naive"`` (reference) or ``"native"`` (the cached
+                loop in C, :mod:`seqgen.native.transformer`: the same plan, uniforms and sampler; logits
+                equal to float tolerance).
+            weight_dtype: ``"native"``'s storage of the weight matrices: ``"float32"``, ``"bfloat16"``
+                or ``"int8"`` (the arithmetic stays float32).
             stop_at_eos: end a row at its first EOS (kept; PAD after it) and
                 stop once every row has ended.
             batch_size: rows when ``prompt_ids`` is None or one sequence.
         """
         self.check_method(method)
+        if weight_dtype != "float32" and method != NATIVE:
+            raise ValueError(f"weight_dtype {weight_dtype!r} needs method 'native' (method {method!r} runs float32)")
         prompts, starts, n, length, forced, mask, noise = generation_plan(
             self, prompt_ids, max_new_tokens, batch_size, seed, max_length=self.max_length)
         b, n_new = len(prompts), int(max_new_tokens)
@@ -337,6 +345,13 @@ class TransformerDecoder(Decoder, keras.Model):
             samples = ops.convert_to_numpy(run(
                 np.full((b,), self.bos_id, np.int32), forced, mask, noise, np.int32(n),
                 np.float32(temperature), np.float32(top_p)))
+        elif method == NATIVE:
+            from seqgen.native.reuse import loop_for
+            from seqgen.native.transformer import NativeTransformerLoop
+
+            samples, _ = loop_for(self, NativeTransformerLoop, weight_dtype)(
+                np.full((b,), self.bos_id, np.int32), forced, mask, noise, n, temperature, top_k,
+                float(top_p), stop_at_eos)
         else:
             samples = self._generate_naive(b, n, forced, mask, noise,
                                            SamplingSettings(temperature, top_k, float(top_p)), stop_at_eos)

@@ -51,7 +51,7 @@ from keras import ops
 from seqgen.core import emphasis, pitch
 from seqgen.core import harmonic_source as hsource
 from seqgen.core.decoding import decode_loop
-from seqgen.core.methods import CACHED, NAIVE, NAIVE_CONV
+from seqgen.core.methods import CACHED, NAIVE, NAIVE_CONV, NATIVE
 from seqgen.core.distributions import get_distribution
 from seqgen.layers.residual_block import ResidualBlock
 from seqgen.models.decoder import Decoder
@@ -118,7 +118,7 @@ class WaveNet(Decoder, keras.Model):
     :meth:`generate_samples` returns the ``[B, N, 2]`` pairs; :meth:`waveform` takes their ``s``.
     """
 
-    METHODS = (CACHED, NAIVE, NAIVE_CONV)
+    METHODS = (CACHED, NAIVE, NAIVE_CONV, NATIVE)
 
     def __init__(self, num_stacks=2, layers_per_stack=10, kernel_size=2, residual_channels=64,
                  gate_channels=128, skip_channels=128, distribution=None, cond_channels=0,
@@ -504,14 +504,14 @@ class WaveNet(Decoder, keras.Model):
                                        self.hop_length, self.num_speakers)
 
     def generate(self, num_samples=None, mel=None, speaker=None, batch_size=1, method=CACHED,
-                 temperature=1.0, seed=0, chunk_size=4096, progress=None, top_p=1.0):
+                 temperature=1.0, seed=0, chunk_size=4096, progress=None, top_p=1.0, weight_dtype="float32"):
         """Sample a waveform ``[B, N]`` float32 in [-1, 1].
 
         Same arguments as :meth:`generate_samples`, whose output is
         converted with :meth:`waveform`.
         """
         samples = self.generate_samples(num_samples, mel, speaker, batch_size, method,
-                                        temperature, seed, chunk_size, progress, top_p)
+                                        temperature, seed, chunk_size, progress, top_p, weight_dtype)
         return self.waveform(samples)
 
     def waveform(self, samples, previous=None):
@@ -625,7 +625,8 @@ class WaveNet(Decoder, keras.Model):
         return silence
 
     def generate_samples(self, num_samples=None, mel=None, speaker=None, batch_size=1,
-                         method=CACHED, temperature=1.0, seed=0, chunk_size=4096, progress=None, top_p=1.0):
+                         method=CACHED, temperature=1.0, seed=0, chunk_size=4096, progress=None, top_p=1.0,
+                         weight_dtype="float32"):
         """Sample ``[B, N]`` raw samples (int32 classes for a categorical
         distribution, float32 otherwise).
 
@@ -637,7 +638,9 @@ class WaveNet(Decoder, keras.Model):
             speaker: int or ``[B]`` ints.
             batch_size: rows to generate (taken from a 3-D mel).
             method: ``"cached"`` (fast), ``"naive"`` (reference, identical
-                samples) or ``"naive-conv"`` (recompute by convolution).
+                samples), ``"naive-conv"`` (recompute by convolution) or ``"native"`` (the cached loop
+                in C, :mod:`seqgen.native`: the same conditioning, noise and sampler, parameters equal
+                to float tolerance; a categorical head).
             temperature: sampling temperature (0 = most probable class).
             seed: int seed of ``distribution.draw_noise((B, N), seed)``, or one int per row (a list or
                 tuple): row ``b`` then draws the noise of a batch of one seeded ``seed[b]``, so its samples
@@ -653,6 +656,9 @@ class WaveNet(Decoder, keras.Model):
             top_p: sample each step from the smallest set of classes holding this much of its
                 probability (1 = off; a categorical head, cached or naive): the tail of unlikely classes,
                 where a wrong draw is a click, is never drawn.
+            weight_dtype: ``"float32"``, ``"bfloat16"`` or ``"int8"``: how ``"native"`` stores the
+                matrices it multiplies by (bfloat16 reads half the bytes per sample, int8 a quarter;
+                the arithmetic stays float32).
         """
         self.check_method(method)
         top_p = self._check_top_p(top_p, method)
@@ -662,13 +668,26 @@ class WaveNet(Decoder, keras.Model):
         b, n, mel, spk = self._prepare(num_samples, mel, speaker, batch_size)
         noise = self.noise(b, 0, n, seed)
         x0 = self._first_input(b)
-        if method == CACHED:
-            samples = self._generate_cached(b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p)
+        if method in (CACHED, NATIVE):
+            native = self._native_loop(method, weight_dtype, top_p)
+            samples = self._generate_cached(b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p,
+                                            native)
         elif method == NAIVE:
             samples = self._generate_naive(b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p)
         else:
             samples = self._generate_naive_conv(b, n, mel, spk, noise, x0, temperature, progress)
         return samples
+
+    def _native_loop(self, method, weight_dtype, top_p):
+        """The C loop (:class:`seqgen.native.wavenet.NativeWaveNetLoop`) for ``method="native"``, else None."""
+        if method != NATIVE:
+            if weight_dtype != "float32":
+                raise ValueError(f"weight_dtype {weight_dtype!r} needs method 'native' (method {method!r} "
+                                 "runs float32)")
+            return None
+        from seqgen.native.reuse import loop_for
+        from seqgen.native.wavenet import NativeWaveNetLoop
+        return loop_for(self, NativeWaveNetLoop, weight_dtype, float(top_p))
 
     def _check_top_p(self, top_p, method=CACHED):
         top_p = float(top_p)
@@ -707,18 +726,22 @@ class WaveNet(Decoder, keras.Model):
         return x0
 
     def generate_stream(self, num_samples=None, mel=None, speaker=None, batch_size=1, temperature=1.0, seed=0,
-                        chunk_size=4096, progress=None, top_p=1.0):
+                        chunk_size=4096, progress=None, top_p=1.0, method=CACHED, weight_dtype="float32"):
         """Cached generation as a stream: yields the waveform ``[B, n_k]`` float32 chunk by chunk.
 
         Memory stays constant in the length (the noise of each chunk is drawn when it is needed, the
         conditioning is computed per chunk, the queues, the predictor's ring and the de-emphasis state
         are carried), and the chunks put together are :meth:`generate`'s waveform (``method="cached"``,
-        same arguments) bit for bit."""
+        same arguments) bit for bit.  ``method``: ``"cached"`` or ``"native"`` (the C loop, with
+        ``weight_dtype``)."""
+        if method not in (CACHED, NATIVE):
+            raise ValueError(f"a stream is generated with method 'cached' or 'native', not {method!r}")
         top_p = self._check_top_p(top_p)
+        native = self._native_loop(method, weight_dtype, top_p)
         b, n, mel, spk = self._prepare(num_samples, mel, speaker, batch_size)
         state = None
         for _, samples in self._cached_chunks(b, n, mel, spk, seed, self._first_input(b), temperature, chunk_size,
-                                              progress, top_p):
+                                              progress, top_p, native):
             if self.lpc_order:
                 y = samples[..., 1].astype(np.float32) / np.float32(32768.0)
             else:
@@ -786,18 +809,20 @@ class WaveNet(Decoder, keras.Model):
             out = np.concatenate([out, pad], axis=1)
         return out
 
-    def _generate_cached(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p=1.0):
+    def _generate_cached(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p=1.0,
+                         native=None):
         out = np.zeros((b, n) + x0.shape[1:], x0.dtype)
         for start, samples in self._cached_chunks(b, n, mel, spk, noise, x0, temperature, chunk_size, progress,
-                                                  top_p):
+                                                  top_p, native):
             out[:, start:start + samples.shape[1]] = samples
         return out
 
-    def _cached_chunks(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p=1.0):
+    def _cached_chunks(self, b, n, mel, spk, noise, x0, temperature, chunk_size, progress, top_p=1.0, native=None):
         """Yields ``(start, samples [B, steps, ...])`` chunk by chunk.  ``noise``: all of it ``[B, n, ...]``,
-        or an int seed (each chunk's noise drawn when it is needed, see :meth:`noise`)."""
+        or an int seed (each chunk's noise drawn when it is needed, see :meth:`noise`).  ``native``: a
+        :class:`seqgen.native.wavenet.NativeWaveNetLoop` to run each chunk in place of the compiled loop."""
         chunk = self._chunk_len(n, chunk_size)
-        loop, extra = self._loop(b, chunk, top_p)
+        loop, extra = (native, ()) if native is not None else self._loop(b, chunk, top_p)
         bias_of = self._chunk_bias(b, chunk, mel, spk)
         cache = self.initial_cache(b)
         x = x0

@@ -14,7 +14,7 @@ import codecs
 
 import numpy as np
 
-from seqgen.core.methods import CACHED
+from seqgen.core.methods import CACHED, NATIVE
 from seqgen.errors import SeqgenError
 from seqgen.tasks.base import register_task
 from seqgen.tasks.byte_task import LN2, ByteTask, lm_inputs, token_nll
@@ -79,16 +79,27 @@ def _context_limit(model, chunk, trained_window=None):
 
 
 def generate_stream(model, prompt="", max_bytes=256, temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                    method=CACHED, chunk=None, write=None, trained_window=None):
+                    method=CACHED, chunk=None, write=None, trained_window=None, weight_dtype=None):
     """Generate ``max_bytes`` bytes after ``prompt`` in chunks of ``chunk`` bytes.
 
     ``write(text)`` (if given) receives each decoded chunk as it is produced (UTF-8 decoded
     incrementally: a character split across chunks comes out whole).  Returns the generated
     text (without the prompt).  Stops early at EOS.  ``trained_window``: the training
     window of the run (:attr:`LanguageModel.trained_window`), which bounds the context.  ``chunk``
-    None: 64 bytes, at most half the context a Transformer may use.
+    None: 64 bytes, at most half the context a Transformer may use.  ``method`` ``"native"`` (the cached
+    loop in C) takes ``weight_dtype``.
     """
     from seqgen.data.tokenizers import ByteCodec
+
+    if method not in model.METHODS:
+        raise SeqgenError(f"--method {method}: a {type(model).__name__} generates with "
+                          f"{', '.join(model.METHODS)}")
+    native = {}
+    if weight_dtype not in (None, "float32"):
+        if method != NATIVE:
+            raise SeqgenError(f"--weight-dtype {weight_dtype} is how the native loop stores the weights: add "
+                              f"--method native")
+        native = {"weight_dtype": weight_dtype}
 
     tok = ByteCodec()
     if chunk is None:
@@ -108,7 +119,7 @@ def generate_stream(model, prompt="", max_bytes=256, temperature=1.0, top_k=0, t
         ctx = context[-limit:] if limit < len(context) else context
         ids = model.generate(np.asarray(ctx, np.int32) if ctx else None, max_new_tokens=n,
                              temperature=temperature, top_k=top_k, top_p=top_p, seed=int(seed) + 7919 * k,
-                             method=method)[0]
+                             method=method, **native)[0]
         ids = [int(i) for i in ids]
         ended = model.eos_id in ids
         if ended:
@@ -144,10 +155,10 @@ class LanguageModel(ByteTask):
                       context=int(context))
 
     def generate(self, prompt="", max_bytes=256, temperature=1.0, top_k=0, top_p=1.0, seed=0, method=CACHED,
-                 chunk=None, write=None) -> str:
+                 chunk=None, write=None, weight_dtype=None) -> str:
         """The continuation of ``prompt`` (str, or bytes taken as they are), streamed to ``write``."""
         return generate_stream(self.model, prompt, max_bytes, temperature, top_k, top_p, seed, method, chunk,
-                               write=write, trained_window=self.trained_window)
+                               write=write, trained_window=self.trained_window, weight_dtype=weight_dtype)
 
 
     # ------------------------------------------------------------ training side

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from seqgen.core import emphasis
-from seqgen.core.methods import CACHED, PARALLEL
+from seqgen.core.methods import CACHED, NATIVE, PARALLEL
 from seqgen.errors import ConfigError, SeqgenError
 from seqgen.runs import Run
 from seqgen.tasks.base import Task, load, register_task
@@ -85,13 +85,19 @@ def _check_method(run_dir, model_type, method):
                           f"not {method}")
 
 
+def native_kwargs(st) -> dict:
+    """``generate``'s ``weight_dtype`` for the native loop (none for the other methods, whose ``generate``
+    may not take it)."""
+    return {"weight_dtype": st["weight_dtype"]} if st["method"] == NATIVE else {}
+
+
 def top_p_kwargs(top_p) -> dict:
     """``generate``'s nucleus argument: none when it is off (a student's ``generate`` has no such argument)."""
     return {} if top_p is None or float(top_p) >= 1.0 else {"top_p": float(top_p)}
 
 
 def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperature=None, seed=None,
-           speaker=None, chunk_size=None, threads=None, conditioned=False, top_p=None) -> dict:
+           speaker=None, chunk_size=None, threads=None, conditioned=False, top_p=None, weight_dtype=None) -> dict:
     """What a sampling call needs: the model, its generation arguments, the resolved options.
     ``conditioned``: the caller brings its own mels (checked to fit the model, not read here)."""
     from seqgen.models.registry import STUDENT_TYPES
@@ -105,6 +111,10 @@ def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperat
     default_method = PARALLEL if model_type in STUDENT_TYPES else CACHED
     method = method or scfg.get("method", default_method)
     _check_method(run_dir, model_type, method)
+    weight_dtype = weight_dtype or scfg.get("weight_dtype", "float32")
+    if weight_dtype != "float32" and method != NATIVE:
+        raise SeqgenError(f"--weight-dtype {weight_dtype} is how the native loop stores the weights: add "
+                          f"--method native (method {method} runs float32)")
     if threads == "auto":  # one sequence: one thread for the sequential loop, all cores for convolutions
         threads = 0 if method == PARALLEL else 1
     configure_threads(threads)
@@ -120,6 +130,13 @@ def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperat
     if top_p < 1.0 and not model.distribution.input_is_discrete:
         raise SeqgenError(f"--top-p samples a categorical head's nucleus; {run_dir}'s head is "
                           f"{type(model.distribution).__name__}")
+    if method == NATIVE:
+        from seqgen.native.wavenet import check_supported
+
+        try:
+            check_supported(model)
+        except ValueError as e:
+            raise SeqgenError(f"{run_dir}: {e}") from None
     sr = int(info["data"]["sample_rate"])
     kwargs = {}
     reference = None
@@ -145,35 +162,38 @@ def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperat
         raise SeqgenError(f"--speaker {speaker}: {run_dir} has no speaker conditioning")
     return {"model": model, "step": step, "ckpt": ckpt, "sr": sr, "n": n, "kwargs": kwargs, "method": method,
             "temperature": temperature, "top_p": top_p, "seed": seed, "chunk_size": chunk_size,
-            "reference": reference}
+            "reference": reference, "weight_dtype": weight_dtype}
 
 
 def stream(run_dir, mel_from=None, mel=None, seconds=None, temperature=None, seed=None, speaker=None,
-           chunk_size=None, threads=None, progress=None, top_p=None):
-    """Audio of a WaveNet run as it is made: yields float32 chunks ``[n_k]`` (cached generation, see
-    :meth:`~seqgen.models.wavenet.WaveNet.generate_stream`); put together they are :func:`sample`'s audio."""
-    st = _setup(run_dir, mel_from, mel, seconds, CACHED, temperature, seed, speaker, chunk_size, threads,
-                top_p=top_p)
+           chunk_size=None, threads=None, progress=None, top_p=None, method=CACHED, weight_dtype=None):
+    """Audio of a WaveNet run as it is made: yields float32 chunks ``[n_k]`` (cached or native generation,
+    see :meth:`~seqgen.models.wavenet.WaveNet.generate_stream`); put together they are :func:`sample`'s
+    audio."""
+    st = _setup(run_dir, mel_from, mel, seconds, method or CACHED, temperature, seed, speaker, chunk_size, threads,
+                top_p=top_p, weight_dtype=weight_dtype)
     model = st["model"]
     if not hasattr(model, "generate_stream"):
         raise SeqgenError(f"{run_dir}: streaming needs a WaveNet run (cached generation)")
     for chunk in model.generate_stream(temperature=st["temperature"], seed=st["seed"], chunk_size=st["chunk_size"],
-                                       progress=progress, **st["kwargs"], **top_p_kwargs(st["top_p"])):
+                                       progress=progress, method=st["method"], **native_kwargs(st), **st["kwargs"],
+                                       **top_p_kwargs(st["top_p"])):
         yield chunk[0]
 
 
 def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, temperature=None, seed=None,
-           speaker=None, plot=False, chunk_size=None, quiet=False, threads=None, stream=False, top_p=None) -> dict:
+           speaker=None, plot=False, chunk_size=None, quiet=False, threads=None, stream=False, top_p=None,
+           weight_dtype=None) -> dict:
     """Generate ``out`` from a run.  ``threads``: TensorFlow intra-op threads (None: leave
     as is; ``"auto"``: 1 for cached/naive, all cores for parallel).  ``stream``: write the audio
     chunk by chunk as it is made (cached generation; the same file as without)."""
     from seqgen.utils.progress import progress
     from seqgen.data import audio as A
 
-    if stream and method not in (None, CACHED):
-        raise SeqgenError(f"--stream writes cached generation; --method {method} cannot stream")
-    st = _setup(run_dir, mel_from, mel, seconds, CACHED if stream else method, temperature, seed, speaker,
-                chunk_size, threads, top_p=top_p)
+    if stream and method not in (None, CACHED, NATIVE):
+        raise SeqgenError(f"--stream writes cached or native generation; --method {method} cannot stream")
+    st = _setup(run_dir, mel_from, mel, seconds, (method or CACHED) if stream else method, temperature, seed,
+                speaker, chunk_size, threads, top_p=top_p, weight_dtype=weight_dtype)
     model, method, n, sr = st["model"], st["method"], st["n"], st["sr"]
     temperature, seed, chunk_size, kwargs = st["temperature"], st["seed"], st["chunk_size"], st["kwargs"]
     if stream and not hasattr(model, "generate_stream"):
@@ -193,20 +213,21 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
         length = 0
         with A.Writer(out, sr) as writer:
             for chunk in model.generate_stream(temperature=temperature, seed=seed, chunk_size=chunk_size,
-                                               progress=on_progress, **kwargs, **top_p_kwargs(st["top_p"])):
+                                               progress=on_progress, method=method, **native_kwargs(st), **kwargs,
+                                               **top_p_kwargs(st["top_p"])):
                 writer.write(chunk[0])
                 length += chunk.shape[1]
         secs_taken = time.time() - t0
         wav = A.load(out) if plot else None
     else:
         wav = model.generate(method=method, temperature=temperature, seed=seed, chunk_size=chunk_size,
-                             progress=on_progress, **kwargs, **top_p_kwargs(st["top_p"]))[0]
+                             progress=on_progress, **native_kwargs(st), **kwargs, **top_p_kwargs(st["top_p"]))[0]
         secs_taken = time.time() - t0
         A.save(out, wav, sr)
         length = len(wav)
     bar.close()
     result = {"out": str(out), "num_samples": int(length), "seconds": length / sr, "sample_rate": sr,
-              "method": method, "stream": bool(stream), "seed": seed, "temperature": temperature, "top_p": st["top_p"],
+              "method": method, **native_kwargs(st), "stream": bool(stream), "seed": seed, "temperature": temperature, "top_p": st["top_p"],
               "step": st["step"], "checkpoint": st["ckpt"].name, "samples_per_sec": length / max(secs_taken, 1e-9),
               "wall_seconds": secs_taken}
     if plot:
@@ -245,7 +266,7 @@ def _expand(paths, suffixes, flag):
 
 
 def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=None, seed=None, speaker=None,
-                batch_size=8, chunk_size=None, quiet=False, threads=None, top_p=None) -> dict:
+                batch_size=8, chunk_size=None, quiet=False, threads=None, top_p=None, weight_dtype=None) -> dict:
     """Resynthesize several inputs (audio files for ``mel_from``, log-mel ``.npy`` for ``mel``; folders
     allowed) in batched sampling loops (:func:`generate_many`): ``out_dir/STEM.wav`` for each.  Input ``k``
     (in the order given, folders sorted) is seeded ``seed + k``: from a WaveNet run it is the audio
@@ -265,7 +286,7 @@ def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=
                               f"rename one")
         stems[f.stem] = f
     st = _setup(run_dir, method=method, temperature=temperature, seed=seed, speaker=speaker,
-                chunk_size=chunk_size, threads=threads, conditioned=True, top_p=top_p)
+                chunk_size=chunk_size, threads=threads, conditioned=True, top_p=top_p, weight_dtype=weight_dtype)
     model, info = st["model"], Run(run_dir).info()
     mels = [conditioning_from(info, mel_from=f)[0] if k < len(audio_files) else conditioning_from(info, mel_npy=f)[0]
             for k, f in enumerate(files)]
@@ -283,7 +304,7 @@ def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=
         state[0] = max(state[0], d)
 
     wavs, secs = generate_many(model, mels, speakers, st["method"], st["temperature"], st["seed"],
-                               batch_size, st["chunk_size"], on_progress, top_p=st["top_p"])
+                               batch_size, st["chunk_size"], on_progress, top_p=st["top_p"], **native_kwargs(st))
     bar.close()
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -294,7 +315,7 @@ def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=
         items.append({"input": str(f), "out": str(path), "seconds": len(wav) / st["sr"], "seed": st["seed"] + k})
     made = sum(len(w) for w in wavs)
     result = {"out_dir": str(out_dir), "count": len(items), "seconds": made / st["sr"], "sample_rate": st["sr"],
-              "method": st["method"], "batch_size": int(batch_size), "temperature": st["temperature"],
+              "method": st["method"], **native_kwargs(st), "batch_size": int(batch_size), "temperature": st["temperature"],
               "top_p": st["top_p"],
               "seed": st["seed"], "step": st["step"], "checkpoint": st["ckpt"].name, "wall_seconds": secs,
               "samples_per_sec": made / max(secs, 1e-9), "real_time_factor": made / st["sr"] / max(secs, 1e-9),
@@ -307,7 +328,7 @@ def sample_many(run_dir, out_dir, mel_from=(), mel=(), method=None, temperature=
 
 
 def generate_many(model, mels, speakers=None, method=CACHED, temperature=1.0, seeds=0, batch_size=8,
-                  chunk_size=4096, progress=None, top_p=1.0):
+                  chunk_size=4096, progress=None, top_p=1.0, weight_dtype=None):
     """Audio for each normalized mel ``[frames, n_mels]`` of ``mels``, several per sampling loop: batches of
     ``batch_size`` mels of similar length, each padded at its end with zero frames and cut back to
     ``frames * hop``.  Zeros are what the upsampler pads a mel's end with itself (its frame convolution
@@ -343,7 +364,8 @@ def generate_many(model, mels, speakers=None, method=CACHED, temperature=1.0, se
                 progress(base + int(d) * rows)
 
         wav = model.generate(method=method, temperature=temperature, seed=[int(seeds[k]) for k in group],
-                             chunk_size=chunk_size, progress=on_progress, **kwargs, **top_p_kwargs(top_p))
+                             chunk_size=chunk_size, progress=on_progress, **kwargs, **top_p_kwargs(top_p),
+                             **({"weight_dtype": weight_dtype} if weight_dtype else {}))
         for row, k in enumerate(group):
             out[k] = np.asarray(wav[row][: len(mels[k]) * hop], np.float32)
         done += frames * hop * len(group)

@@ -65,6 +65,9 @@ def test_transformer_trains_evaluates_and_generates(text_data, tmp_path):
                  "--seed", "4").stdout
     assert a.startswith("The ") and len(a.encode()) > 40
     assert a == b and a != c
+    native = text_cli("generate", "--run", run, "--prompt", "The ", "--max-bytes", "80", "--chunk", "32",
+                      "--seed", "3", "--method", "native").stdout
+    assert native == a                       # the loop in C: the same bytes as the compiled loop
 
     # tiny trains on windows of 64 bytes with max_length 128: generation re-reads at most
     # 64 - chunk bytes, never reaching position embeddings that training never updated

@@ -45,6 +45,26 @@ def test_naive_and_cached_write_identical_wavs(tiny_run, espeak_vocoder_data, tm
     print("samples/s cached", cached["samples_per_sec"], "naive", naive["samples_per_sec"])
 
 
+def test_native_method_writes_the_cached_wav(tiny_run, espeak_vocoder_data, tmp_path):
+    """`seqgen sample --method native` (the loop in C) writes the file `--method cached` writes, streamed or
+    not; a weight type without --method native is a one-line error."""
+    ref, _ = _valid_wav(espeak_vocoder_data, tmp_path, seconds=0.1)
+    for name, extra in (("cached", ["--method", "cached"]), ("native", ["--method", "native"]),
+                        ("stream", ["--method", "native", "--stream"])):
+        run_cli("sample", "--run", tiny_run, "--mel-from", ref, "--out", tmp_path / f"{name}.wav", "--seed", "2",
+                "--json", tmp_path / f"{name}.json", *extra)
+    assert (tmp_path / "native.wav").read_bytes() == (tmp_path / "cached.wav").read_bytes()
+    assert (tmp_path / "stream.wav").read_bytes() == (tmp_path / "cached.wav").read_bytes()
+    res = json.loads((tmp_path / "native.json").read_text())
+    assert res["method"] == "native" and res["weight_dtype"] == "float32"
+    run_cli("sample", "--run", tiny_run, "--mel-from", ref, "--out", tmp_path / "bf16.wav", "--seed", "2",
+            "--method", "native", "--weight-dtype", "bfloat16")
+    assert sf.read(tmp_path / "bf16.wav")[0].shape == sf.read(tmp_path / "cached.wav")[0].shape
+    code, _, err = cli_here("sample", "--run", tiny_run, "--mel-from", ref, "--out", tmp_path / "x.wav",
+                            "--weight-dtype", "int8")
+    assert code == 2 and "--method native" in err and len(err.strip().splitlines()) == 1
+
+
 def test_sample_from_npy_and_plot(tiny_run, espeak_vocoder_data, tmp_path):
     from seqgen.data import audio as A
 
