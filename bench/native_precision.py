@@ -3,7 +3,7 @@
 For a WaveNet run with a categorical head, on its prepared data:
 
 * **held-out NLL through the rounded weights**: the Keras forward pass scores the valid split with the
-  weights the native loop multiplies by (``seqgen.native.wavenet.round_model_weights``), against float32;
+  weights the native loop multiplies by (``seqgen.native.rounding.round_model_weights``), against float32;
 * **resynthesis** of the first ``--utterances`` valid utterances (``--seconds`` of each) with the native
   loop at each weight type, the same seed: PESQ-WB of each output against the float32 output, beside the
   float32 output with another seed (two draws of one model: how far apart sampling alone puts two
@@ -39,7 +39,8 @@ def main(argv=None):
     configure_threads(1)
     from seqgen.bench.environment import environment
     from seqgen.data import pipeline as D
-    from seqgen.native.wavenet import WEIGHT_DTYPES, round_model_weights
+    from seqgen.native.rounding import round_model_weights
+    from seqgen.native.wavenet import WEIGHT_DTYPES
     from seqgen.quality import metrics
     from seqgen.runs import Run
     from seqgen.tasks.vocoder import vocoder_nll

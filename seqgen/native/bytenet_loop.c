@@ -48,6 +48,8 @@ int seqgen_bytenet_loop(const bn_model *m, int B, int length, int num_steps, con
     for (int b = 0; b < B; b++) { x[b] = x0[b]; done[b] = 0; }
     if (num_steps > length) num_steps = length;
     int t = 0, done_all = 0;
+    const token_args args = {length, V, Vp, n_banned, top_k, eos, pad, stop_at_eos, banned, forced, mask, noise,
+                             temperature, top_p, logits_out, out};
     for (; t < num_steps && !done_all; t++) {
         for (int b = 0; b < B; b++) memcpy(h + (long)b * d, m->emb + (long)x[b] * d, (size_t)d * sizeof(float));
         for (int l = 0; l < L; l++) {
@@ -88,20 +90,7 @@ int seqgen_bytenet_loop(const bn_model *m, int B, int length, int num_steps, con
             for (int i = 0; i < d; i++) ab[i] = max_f(ab[i], 0.0f);
         }
         mv_rows(m->wdtype, m->out_w, m->out_s, d, Vp, m->out_b, a, d, logits, Vp, B);
-        done_all = stop_at_eos ? 1 : 0;
-        for (int b = 0; b < B; b++) {
-            float *lb = logits + (long)b * Vp;
-            for (int j = 0; j < n_banned; j++)
-                if (banned[j] >= 0 && banned[j] < V) lb[banned[j]] = -1e9f;
-            if (logits_out) memcpy(logits_out + ((long)b * length + t) * V, lb, (size_t)V * sizeof(float));
-            const long at = (long)b * length + t;
-            const int s = mask[at] ? forced[at]
-                                   : sample_class(lb, V, noise[at], temperature, top_k, top_p, soft);
-            out[at] = s;
-            x[b] = s;
-            if (s == eos || s == pad) done[b] = 1;
-            if (!done[b]) done_all = 0;
-        }
+        done_all = finish_token_step(&args, logits, B, t, soft, x, done);
     }
     return t;
 }

@@ -316,4 +316,37 @@ static inline void mv_rows(int wdtype, const void *w, const float *scale, int in
     }
 }
 
+/* ---------------------------------------------------------------- the end of a token step
+ * Shared by the Transformer and ByteNet loops (seqgen.models.token_decoding.token_decode_loop): PAD and BOS
+ * banned, the logits kept if asked, each row's token forced (mask) or sampled, fed back as the next
+ * input; returns whether every row has finished (EOS or PAD) when stop_at_eos. */
+typedef struct {
+    int length, V, Vp, n_banned, top_k, eos, pad, stop_at_eos;
+    const int32_t *banned, *forced;
+    const uint8_t *mask;
+    const float *noise;
+    float temperature, top_p;
+    float *logits_out;
+    int32_t *out;
+} token_args;
+
+static inline int finish_token_step(const token_args *a, float *logits, int B, int t, float *soft, int32_t *x,
+                                    uint8_t *done) {
+    int done_all = a->stop_at_eos ? 1 : 0;
+    for (int b = 0; b < B; b++) {
+        float *lb = logits + (long)b * a->Vp;
+        for (int j = 0; j < a->n_banned; j++)
+            if (a->banned[j] >= 0 && a->banned[j] < a->V) lb[a->banned[j]] = -1e9f;
+        if (a->logits_out) memcpy(a->logits_out + ((long)b * a->length + t) * a->V, lb, (size_t)a->V * sizeof(float));
+        const long at = (long)b * a->length + t;
+        const int s = a->mask[at] ? a->forced[at]
+                                  : sample_class(lb, a->V, a->noise[at], a->temperature, a->top_k, a->top_p, soft);
+        a->out[at] = s;
+        x[b] = s;
+        if (s == a->eos || s == a->pad) done[b] = 1;
+        if (!done[b]) done_all = 0;
+    }
+    return done_all;
+}
+
 #endif

@@ -86,6 +86,8 @@ int seqgen_transformer_loop(const tf_model *m, int B, int length, int num_steps,
     if (num_steps > length) num_steps = length;
     if (num_steps > T) num_steps = T;
     int t = 0;
+    const token_args args = {length, V, Vp, n_banned, top_k, eos, pad, stop_at_eos, banned, forced, mask, noise,
+                             temperature, top_p, logits_out, out};
     for (; t < num_steps && !done_all; t++) {
         for (int b = 0; b < B; b++) {
             memcpy(h + (long)b * d, m->tok_emb + (long)x[b] * d, (size_t)d * sizeof(float));
@@ -133,20 +135,7 @@ int seqgen_transformer_loop(const tf_model *m, int B, int length, int num_steps,
         }
         for (int b = 0; b < B; b++) layer_norm(h + (long)b * d, m->fin_g, m->fin_b, d, a + (long)b * d);
         mv_rows(m->wdtype, m->out_w, m->out_s, d, Vp, m->out_b, a, d, logits, Vp, B);
-        done_all = stop_at_eos ? 1 : 0;
-        for (int b = 0; b < B; b++) {
-            float *lb = logits + (long)b * Vp;
-            for (int j = 0; j < n_banned; j++)
-                if (banned[j] >= 0 && banned[j] < V) lb[banned[j]] = -1e9f;
-            if (logits_out) memcpy(logits_out + ((long)b * length + t) * V, lb, (size_t)V * sizeof(float));
-            const long at = (long)b * length + t;
-            int s = mask[at] ? forced[at]
-                             : sample_class(lb, V, noise[at], temperature, top_k, top_p, soft);
-            out[at] = s;
-            x[b] = s;
-            if (s == eos || s == pad) done[b] = 1;
-            if (!done[b]) done_all = 0;
-        }
+        done_all = finish_token_step(&args, logits, B, t, soft, x, done);
     }
     return t;
 }

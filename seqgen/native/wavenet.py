@@ -186,8 +186,9 @@ def pack(w, weight_dtype, tile):
     w = np.pad(w, ((0, 0), (0, -n_out % tile)))
     scale = None
     if weight_dtype == "int8":
-        scale = (np.abs(w).max(axis=0) / 127.0).astype(np.float32)
-        w = np.clip(np.rint(w / np.where(scale > 0, scale, 1.0)), -127, 127)
+        from seqgen.native.rounding import quantize_int8
+
+        w, scale = quantize_int8(w)
     tiles = w.reshape(n_in, -1, tile).transpose(1, 0, 2)                        # [tiles, in, tile]
     if weight_dtype == "float32":
         return np.ascontiguousarray(tiles, np.float32), None
@@ -198,40 +199,6 @@ def pack(w, weight_dtype, tile):
     half = tile // 2
     b = np.ascontiguousarray(tiles).astype(ml_dtypes.bfloat16).view(np.uint16).astype(np.uint32)
     return np.ascontiguousarray(b[..., :half] | (b[..., half:] << 16)), None
-
-
-def rounded(w, weight_dtype):
-    """``w`` (float32 ``[in, out]``) as the loop multiplies by it: unchanged, rounded to bfloat16, or int8
-    times its column's scale (the values :func:`pack` stores, back in float32)."""
-    w = np.asarray(w, np.float32)
-    if weight_dtype == "float32":
-        return w
-    if weight_dtype == "bfloat16":
-        import ml_dtypes
-
-        return w.astype(ml_dtypes.bfloat16).astype(np.float32)
-    scale = (np.abs(w).max(axis=0) / 127.0).astype(np.float32)
-    return (np.clip(np.rint(w / np.where(scale > 0, scale, 1.0)), -127, 127) * scale).astype(np.float32)
-
-
-def round_model_weights(model, weight_dtype):
-    """Give ``model`` (a WaveNet) the weights the native loop with ``weight_dtype`` multiplies by, in place:
-    every residual layer's dilated convolution (as its fused ``[k*R, G]`` matrix), residual and skip
-    projections, and the head's two matrices.  Its Keras forward pass then scores what that loop samples
-    from (held-out NLL through the rounded weights)."""
-    def assign(var, shape2d=None):
-        w = np.asarray(_np(var))
-        flat = w.reshape(shape2d) if shape2d else w
-        var.assign(rounded(flat, weight_dtype).reshape(w.shape))
-
-    for blk in model.blocks:
-        k, r, g = blk.conv.kernel.shape
-        assign(blk.conv.kernel, (k * r, g))
-        for dense in (blk.res_proj, blk.skip_proj):
-            if dense is not None:
-                assign(dense.kernel)
-    assign(model.head_hidden.kernel)
-    assign(model.head_out.kernel)
 
 
 def _writable(a):

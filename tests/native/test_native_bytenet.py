@@ -55,3 +55,23 @@ def test_translation_refuses_native():
         model.translate([[65, 66]], method="native")
     with pytest.raises(ValueError, match="weight_dtype 'bfloat16' needs method 'native'"):
         _model().generate(None, max_new_tokens=4, weight_dtype="bfloat16")
+
+
+def test_rounded_keras_weights_are_what_the_loop_multiplies_by():
+    """``round_model_weights`` on a ByteNet LM: the Keras step's logits become the bfloat16 / int8 loop's."""
+    from seqgen.native.bytenet import NativeByteNetLoop
+    from seqgen.native.rounding import round_model_weights
+
+    b, n = 2, 24
+    for dtype in ("bfloat16", "int8"):
+        model = _model(seed=5)
+        tokens = np.random.default_rng(2).integers(3, model.vocab_size, size=(b, n)).astype(np.int32)
+        x = np.concatenate([np.full((b, 1), model.bos_id, np.int32), tokens[:, :-1]], axis=1)
+        got = np.zeros((b, n, model.vocab_size), np.float32)
+        NativeByteNetLoop(model, dtype)(x[:, 0], tokens, np.ones((b, n), bool), np.full((b, n), 0.5), n,
+                                        stop_at_eos=False, logits=got)
+        round_model_weights(model, dtype)
+        ref = model.cached_logits(x)
+        keep = np.ones(model.vocab_size, bool)
+        keep[[model.pad_id, model.bos_id]] = False
+        np.testing.assert_allclose(got[..., keep], ref[..., keep], rtol=1e-4, atol=1e-4)

@@ -94,6 +94,24 @@ def test_native_step_equals_the_keras_step(name, model, inputs):
         assert 0 < err < tol, (dtype, err)
 
 
+def test_rounded_keras_weights_are_what_the_loop_multiplies_by():
+    """``round_model_weights`` gives the Keras model the weights the bfloat16 / int8 loop uses, so the Keras
+    step's logits are that loop's (what makes the held-out NLL through them the loop's NLL)."""
+    from seqgen.native.rounding import round_model_weights
+
+    for dtype in ("bfloat16", "int8"):
+        name, model, inputs = MODELS[3]
+        model = model.from_config(model.get_config())
+        model.set_weights(MODELS[3][1].get_weights())
+        forced = model.generate_samples(method="cached", seed=4, **inputs)
+        n = forced.shape[1]
+        _, chunk = _keras_params(model, forced, n, **inputs)
+        native = _native_params(model, forced, chunk, dtype, **inputs)
+        round_model_weights(model, dtype)
+        ref, _ = _keras_params(model, forced, n, **inputs)
+        np.testing.assert_allclose(native, ref, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("name,model,inputs", MODELS, ids=[m[0] for m in MODELS])
 def test_native_samples_are_the_cached_samples(name, model, inputs):
     """Free running with the same seed: the same samples as the compiled loop (a draw within float rounding
