@@ -46,15 +46,18 @@ def test_naive_and_cached_write_identical_wavs(tiny_run, espeak_vocoder_data, tm
 
 
 def test_native_method_writes_the_cached_wav(tiny_run, espeak_vocoder_data, tmp_path):
-    """`seqgen sample --method native` (the loop in C) writes the file `--method cached` writes, streamed or
-    not; a weight type without --method native is a one-line error."""
+    """`seqgen sample --method native` (the loop in C) writes what `--method cached` writes (to float
+    rounding), and streamed the same file as not; a weight type without --method native is a one-line
+    error."""
     ref, _ = _valid_wav(espeak_vocoder_data, tmp_path, seconds=0.1)
     for name, extra in (("cached", ["--method", "cached"]), ("native", ["--method", "native"]),
                         ("stream", ["--method", "native", "--stream"])):
         run_cli("sample", "--run", tiny_run, "--mel-from", ref, "--out", tmp_path / f"{name}.wav", "--seed", "2",
                 "--json", tmp_path / f"{name}.json", *extra)
-    assert (tmp_path / "native.wav").read_bytes() == (tmp_path / "cached.wav").read_bytes()
-    assert (tmp_path / "stream.wav").read_bytes() == (tmp_path / "cached.wav").read_bytes()
+    # the C loop sums in another order: a draw within rounding of a class boundary could go the other way
+    native, cached = (sf.read(tmp_path / f"{n}.wav", dtype="int16")[0] for n in ("native", "cached"))
+    assert len(native) == len(cached) and np.mean(native == cached) > 0.99
+    assert (tmp_path / "stream.wav").read_bytes() == (tmp_path / "native.wav").read_bytes()
     res = json.loads((tmp_path / "native.json").read_text())
     assert res["method"] == "native" and res["weight_dtype"] == "float32"
     run_cli("sample", "--run", tiny_run, "--mel-from", ref, "--out", tmp_path / "bf16.wav", "--seed", "2",
@@ -158,7 +161,10 @@ def test_several_inputs_share_batched_loops_and_each_is_its_own_sample(tiny_run,
     assert code == 0, err
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["count"] == 4 and [i["seed"] for i in r["items"]] == [5, 6, 7, 8] and r["batch_size"] == 2
-    # input k (folders sorted, then --mel) is what sampling it alone with seed 5 + k makes
+    # input k (folders sorted, then --mel) is what sampling it alone with seed 5 + k makes, up to the float
+    # rounding of another batch shape: a draw that lands within rounding of a class boundary can go the
+    # other way (seen once in a full run on a Zen 5 host: 4 of 3,072 samples), so nearly every sample, not
+    # every one, must agree; a wrong seed or row would make nearly all of them differ
     for k, name in enumerate(("a", "b", "c")):
         code, _, err = cli_here("sample", "--run", tiny_run, "--mel-from", clips / f"{name}.wav", "--out",
                                 tmp_path / f"alone_{name}.wav", "--seed", str(5 + k))
@@ -166,7 +172,7 @@ def test_several_inputs_share_batched_loops_and_each_is_its_own_sample(tiny_run,
         batched, _ = sf.read(tmp_path / "out" / f"{name}.wav", dtype="int16")
         alone, _ = sf.read(tmp_path / f"alone_{name}.wav", dtype="int16")
         assert len(batched) == len(alone) == len(sf.read(clips / f"{name}.wav")[0]) // info.hop * info.hop
-        np.testing.assert_array_equal(batched, alone)
+        assert np.mean(batched == alone) > 0.99, np.mean(batched == alone)
     assert (tmp_path / "out" / "d.wav").is_file()
     code, _, err = cli_here("sample", "--run", tiny_run, "--mel-from", clips, "--out", tmp_path / "x.wav")
     assert code == 2 and "folder" in err and len(err.strip().splitlines()) == 1
