@@ -3,9 +3,7 @@
 Packing the weights (the tiled layout, bfloat16 rounding, int8 scales) costs 20-70 ms for the bench's
 models, as much as generating a thousand tokens.  :func:`loop_for` builds a loop once per (class,
 arguments) and hands it out again while a fingerprint of the weights is unchanged, so a model trained
-further, or given other weights, is repacked.  The fingerprint is each variable's sum and sum of squares,
-computed by one compiled function (about a millisecond; reading every variable into numpy instead took
-15-70 ms, a quarter of a ByteNet's 1024 tokens).
+further, or given other weights, is repacked.
 """
 from __future__ import annotations
 
@@ -13,14 +11,12 @@ import numpy as np
 
 
 def fingerprint(model) -> tuple:
+    """Each variable's float64 sum, read into numpy (5-20 ms for the bench's models; a compiled version was
+    tried and dropped: its per-call closure, traced by TensorFlow, once confused autograph's cache with
+    another function's in a full test run)."""
     from keras import ops
 
-    def sums():
-        return ops.stack([ops.stack([ops.sum(ops.cast(v, "float32")), ops.sum(ops.square(ops.cast(v, "float32")))])
-                          for v in model.weights])
-
-    return tuple(np.asarray(ops.convert_to_numpy(model._get_compiled(("native-fingerprint",), sums)()),
-                            np.float64).ravel().tolist())
+    return tuple(float(np.sum(ops.convert_to_numpy(v), dtype=np.float64)) for v in model.weights)
 
 
 def loop_for(model, cls, *args):
