@@ -22,7 +22,7 @@ AUDIO_RATES = (16000, 22050, 24000)
 NATIVE_BF16, NATIVE_INT8 = "native-bf16", "native-int8"
 NATIVE_WEIGHTS = {NATIVE_BF16: "bfloat16", NATIVE_INT8: "int8"}
 #: generation methods: WaveNet / text decoders (cached, naive), the Parallel WaveNet student (parallel) and
-#: WaveNet's cached loop in C (native, native-bf16)
+#: the cached loops in C (native, native-bf16, native-int8)
 METHODS = (CACHED, NAIVE, PARALLEL, NATIVE, NATIVE_BF16, NATIVE_INT8)
 #: the methods that run the cached step (one position per step; what the traffic counts describe)
 CACHED_METHODS = (CACHED, NATIVE, NATIVE_BF16, NATIVE_INT8)
@@ -158,7 +158,8 @@ def _audio_preset(name, description, steps, naive_steps, hidden=False, **kw):
                                   _wavenet_flops, steps, naive_steps, methods=WITH_NATIVE, hidden=hidden))
 
 
-#: the methods of the models the native loops cover (a WaveNet with a categorical head, the Transformer)
+#: the methods of the models the native loops cover (a WaveNet with a categorical head, the Transformer, the
+#: ByteNet LM)
 WITH_NATIVE = (CACHED, NAIVE, NATIVE, NATIVE_BF16, NATIVE_INT8)
 
 

@@ -72,7 +72,7 @@ def add(sub):
                    help="comma-separated presets (default: all; with --train: " + ", ".join(DEFAULT_PRESETS) + ")")
     p.add_argument("--methods", default="cached,naive,parallel",
                    help="comma-separated: cached, naive (WaveNet, text), parallel (student), native, "
-                        "native-bf16, native-int8 (WaveNet's cached loop in C with float32, bfloat16 or int8 "
+                        "native-bf16, native-int8 (the cached loops in C with float32, bfloat16 or int8 "
                         "weights); a preset runs the ones it has")
     p.add_argument("--batches", type=int_list, default=[1], help="comma-separated batch sizes (default 1)")
     p.add_argument("--seconds", type=pos_float, default=None,

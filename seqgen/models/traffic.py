@@ -26,7 +26,7 @@ BYTES = 4
 def wavenet_bytes(model, batch=1, weight_bytes=BYTES):
     """``{"weights", "per_row", "total"}``: bytes per generated sample (one row) of a cached
     :class:`~seqgen.models.wavenet.WaveNet` step at ``batch`` rows (``weight_bytes``: 4 for float32
-    weights, 2 for the native loop's bfloat16 ones; everything else is float32)."""
+    weights, 2 or 1 for the native loop's bfloat16 or int8 ones; everything else is float32)."""
     r, g, s, k = model.residual_channels, model.gate_channels, model.skip_channels, model.kernel_size
     p = model.distribution.param_size
     weights = 0 if model.distribution.input_is_discrete else r
