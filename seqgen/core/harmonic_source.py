@@ -43,9 +43,19 @@ def voicing(score):
 def frame_cycles(f0_hz: np.ndarray, hop: int, sample_rate: int) -> np.ndarray:
     """Host side: the phase in cycles (mod 1) at each frame's first sample, ``[B, F]`` float32, counted
     from the utterance's start, in float64."""
+    return frame_cycles_from(f0_hz, hop, sample_rate, np.zeros(np.shape(f0_hz)[:-1]))[0]
+
+
+def frame_cycles_from(f0_hz: np.ndarray, hop: int, sample_rate: int, before) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`frame_cycles` of a run of frames that starts ``before`` cycles (float64 ``[B]``, not reduced)
+    into the utterance: ``(cycles [B, F] float32, the count after the last frame)``.  Calls over
+    consecutive runs, each given the count the one before returned, give :func:`frame_cycles` of the
+    frames put together bit for bit (the same float64 additions in the same order)."""
     per_frame = np.asarray(f0_hz, np.float64) * (hop / float(sample_rate))
-    before = np.cumsum(per_frame, axis=-1) - per_frame
-    return np.mod(before, 1.0).astype(np.float32)
+    before = np.asarray(before, np.float64)
+    counted = np.cumsum(np.concatenate([before[..., None], per_frame], axis=-1), axis=-1)[..., 1:]
+    after = counted[..., -1] if per_frame.shape[-1] else before
+    return np.mod(counted - per_frame, 1.0).astype(np.float32), after
 
 
 def frame_cycles_ops(f0_hz, hop: int, sample_rate: int):

@@ -119,18 +119,28 @@ class Upsampler(keras.layers.Layer):
         f = input_shape[1]
         return (input_shape[0], None if f is None else f * self.hop_length, self.channels)
 
-    def frames_with_context(self, mel, start, num):
+    def frames_with_context(self, mel, start, num, transform=None):
         """Host-side (numpy) slice of ``mel [B, F, C]``: frames ``[start-context,
         start+num+context)``, zeros outside ``[0, F)``.  Feeding the result to
         :meth:`upsample_padded` gives exactly samples
-        ``[start*hop, (start+num)*hop)`` of ``call(mel)``."""
-        mel = np.asarray(mel, np.float32)
-        b, f, ch = mel.shape
+        ``[start*hop, (start+num)*hop)`` of ``call(mel)``.  Only those frames of
+        ``mel`` are read (it may be any array-like that slices, such as a
+        :class:`~seqgen.data.mel_view.MelView`).  ``transform``: applied to the
+        frames that exist before the zero padding (per-frame features, e.g. the
+        pitch channels), ``[B, n, C] -> [B, n, C']``."""
+        b, f = mel.shape[0], mel.shape[1]
         lo, hi = start - self.context, start + num + self.context
-        out = np.zeros((b, hi - lo, ch), np.float32)
         src_lo, src_hi = max(lo, 0), min(hi, f)
+        got = None
         if src_hi > src_lo:
-            out[:, src_lo - lo:src_hi - lo] = mel[:, src_lo:src_hi]
+            got = np.asarray(mel[:, src_lo:src_hi], np.float32)
+            if transform is not None:
+                got = np.asarray(transform(got), np.float32)
+        ch = got.shape[2] if got is not None else (mel.shape[2] if transform is None else
+                                                  np.asarray(transform(np.zeros((b, 1, mel.shape[2]), np.float32))).shape[2])
+        out = np.zeros((b, hi - lo, ch), np.float32)
+        if got is not None:
+            out[:, src_lo - lo:src_hi - lo] = got
         return out
 
     def get_config(self):

@@ -12,15 +12,18 @@ def check_generation_inputs(what, num_samples, mel, speaker, batch_size, cond_ch
     ``what`` names the model in errors ("this WaveNet").  ``mel``: ``[frames,
     bands]`` (repeated over ``batch_size``) or ``[B, frames, bands]``; with mel the
     length defaults to ``frames * hop_length`` and a smaller ``num_samples`` keeps
-    a prefix.  ``speaker``: int or ``[B]`` ints.  Raises ValueError with one line.
+    a prefix; an array-like that is not a numpy array and has ``ndim`` 3 (a
+    :class:`~seqgen.data.mel_view.MelView`) is kept as it is, to be read slice by
+    slice.  ``speaker``: int or ``[B]`` ints.  Raises ValueError with one line.
     """
     b = int(batch_size)
     if cond_channels:
         if mel is None:
             raise ValueError(f"{what} is conditioned on mel: pass mel=[frames, bands]")
-        mel = np.asarray(mel, np.float32)
+        if isinstance(mel, np.ndarray) or getattr(mel, "ndim", None) != 3:
+            mel = np.asarray(mel, np.float32)
         if mel.ndim == 2:
-            mel = np.broadcast_to(mel[None], (b,) + mel.shape).copy()
+            mel = mel[None] if b == 1 else np.broadcast_to(mel[None], (b,) + mel.shape).copy()
         if mel.ndim != 3 or mel.shape[-1] != cond_channels:
             raise ValueError(f"mel must be [frames, {cond_channels}] or [batch, frames, {cond_channels}], "
                              f"got {mel.shape}")

@@ -729,13 +729,13 @@ class WaveNet(Decoder, keras.Model):
                         chunk_size=4096, progress=None, top_p=1.0, method=CACHED, weight_dtype="float32"):
         """Cached generation as a stream: yields the waveform ``[B, n_k]`` float32 chunk by chunk.
 
-        The generation's memory stays constant in the length (the noise of each chunk is drawn when it is
-        needed, the conditioning is computed per chunk, the queues, the predictor's ring and the de-emphasis
-        state are carried), but the mel is held whole (1.7 MB a minute of 80-band mel at hop 256, 22.05 kHz),
-        and with linear prediction the predictor of the whole mel is computed up front (its float64 spectra,
-        n_fft 1024, take about 21 MB a minute while it is).  The chunks put together are :meth:`generate`'s waveform (``method="cached"``,
-        same arguments) bit for bit.  ``method``: ``"cached"`` or ``"native"`` (the C loop, with
-        ``weight_dtype``)."""
+        Its memory is constant in the length: each chunk draws its noise, reads the frames it needs of
+        ``mel`` and computes their conditioning and (with linear prediction) predictor; the queues, the
+        predictor's ring, the harmonic source's phase and the de-emphasis state are carried.  For a mel of
+        any length, pass a :class:`~seqgen.data.mel_view.MelView` over a memory-mapped ``.npy`` (what
+        ``seqgen sample --stream --mel FILE.npy`` does): its frames are read and normalized per chunk.  The
+        chunks put together are :meth:`generate`'s waveform (``method="cached"``, same arguments) bit for
+        bit.  ``method``: ``"cached"`` or ``"native"`` (the C loop, with ``weight_dtype``)."""
         if method not in (CACHED, NATIVE):
             raise ValueError(f"a stream is generated with method 'cached' or 'native', not {method!r}")
         top_p = self._check_top_p(top_p)
@@ -765,18 +765,23 @@ class WaveNet(Decoder, keras.Model):
 
     def _chunk_bias(self, b, chunk, mel, spk):
         """``start -> bias`` of the chunk starting at ``start`` (a multiple of ``chunk``); with linear
-        prediction ``(bias, predictor of each step [B, chunk, lpc_order])``."""
+        prediction ``(bias, predictor of each step [B, chunk, lpc_order])``.  Each call reads only the
+        frames of ``mel`` its chunk needs (the upsampler's context, the predictor's frames), so a generation
+        holds a few chunks' frames whatever the mel's length; cached, naive and streamed generation all go
+        through here, which keeps them equal."""
         bias_of = self._chunk_conditioning(b, chunk, mel, spk)
         if not self.lpc_order:
             return bias_of
-        coefficients = self.lpc_coefficients(mel)                      # [B, frames, order]
-        hop = self.hop_length
+        from seqgen.core.lpc import per_sample as lpc_rows
+        hop, frames = self.hop_length, mel.shape[1]
 
         def with_lpc(start):
-            rows = np.stack([lpc_rows(c, chunk, hop, start) for c in coefficients])
+            # sample start + t takes frame (start + t) // hop's predictor; past the last frame, the last one's
+            first = start // hop
+            coefficients = self.lpc_coefficients(mel[:, first:min(first + chunk // hop, frames)])  # [B, k, order]
+            rows = np.stack([lpc_rows(c, chunk, hop, start - first * hop) for c in coefficients])
             return bias_of(start), rows
 
-        from seqgen.core.lpc import per_sample as lpc_rows
         return with_lpc
 
     def _chunk_conditioning(self, b, chunk, mel, spk):
@@ -788,19 +793,47 @@ class WaveNet(Decoder, keras.Model):
             const = fn(None, spk_arr)
             return lambda start: const
         hop = self.hop_length
-        frames = np.asarray(ops.convert_to_numpy(self.conditioning_frames(mel)), np.float32)  # once, whole mel
+        features = None
+        if self.pitch_features:   # per frame: computed on the frames a chunk reads, before the zero padding
+            def features(m):
+                return np.asarray(ops.convert_to_numpy(self.conditioning_frames(m)), np.float32)
+
+        def frames(start):
+            return self.upsampler.frames_with_context(mel, start // hop, chunk // hop, features)
+
         if not self.harmonic_source:
-            return lambda start: fn(self.upsampler.frames_with_context(frames, start // hop, chunk // hop),
-                                    spk_arr)
-        rows = self.host_source_frames(mel)                                                    # once, whole mel
+            return lambda start: fn(frames(start), spk_arr)
+        source = self._source_rows(mel, chunk // hop)
 
         def bias(start):
-            src = np.zeros((rows.shape[0], chunk // hop, rows.shape[2]), np.float32)   # past the end: silent
-            got = rows[:, start // hop:start // hop + chunk // hop]
+            src = np.zeros((b, chunk // hop, 3), np.float32)               # past the end: silent
+            got = source(start // hop)
             src[:, :got.shape[1]] = got
-            return fn(self.upsampler.frames_with_context(frames, start // hop, chunk // hop), spk_arr, src)
+            return fn(frames(start), spk_arr, src)
 
         return bias
+
+    def _source_rows(self, mel, per_call):
+        """``first -> ``:meth:`host_source_frames` rows ``[B, <= per_call, 3]`` of frames ``[first, first +
+        per_call)`` of ``mel``, reading only those: the phase is carried from call to call (float64), so calls
+        in order give the whole utterance's rows bit for bit; a call out of order counts again from frame 0."""
+        p = self.mel_stats["features"]
+        hop, sr, total = int(p["hop_length"]), int(p["sample_rate"]), mel.shape[1]
+        state = {"next": 0, "count": np.zeros((mel.shape[0],))}
+
+        def rows_at(first):
+            if first != state["next"]:
+                state["next"], state["count"] = 0, np.zeros((mel.shape[0],))
+                for lo in range(0, first, per_call):
+                    rows_at(lo)
+            part = np.asarray(mel[:, first:min(first + per_call, total)], np.float32)
+            rows = np.asarray(ops.convert_to_numpy(self.source_frames(ops.convert_to_tensor(part, "float32"))),
+                              np.float32)
+            rows[..., 2], state["count"] = hsource.frame_cycles_from(rows[..., 0], hop, sr, state["count"])
+            state["next"] = first + per_call
+            return rows
+
+        return rows_at
 
     @staticmethod
     def _window(arr, start, length, fill):
@@ -909,6 +942,7 @@ class WaveNet(Decoder, keras.Model):
         from cached/naive (measured: 1 sample in 4,352)."""
         w = self.receptive_field
         length = max(n, w)
+        mel = None if mel is None else np.asarray(mel, np.float32)    # this recompute reads the mel whole
         hist = np.empty((b, length), x0.dtype)
         hist[:] = x0[:, None]
         cond = None

@@ -41,35 +41,39 @@ def _speaker_id(spec, speakers, run_path):
     raise SeqgenError(f"--speaker {spec}: not a speaker of {run_path}; known: {', '.join(speakers) or 'none'}")
 
 
-def conditioning_from(run_info: dict, mel_from=None, mel_npy=None):
-    """Normalized mel frames [frames, n_mels] for a run, and the reference audio if any."""
+def conditioning_from(run_info: dict, mel_from=None, mel_npy=None, lazy=False):
+    """Normalized mel frames [frames, n_mels] for a run, and the reference audio if any.  ``lazy``: a
+    ``--mel`` file comes back as a :class:`~seqgen.data.mel_view.MelView` ``[1, frames, n_mels]`` over the
+    memory-mapped file (normalized per slice, for streaming a mel of any length in constant memory)."""
     from seqgen.data import audio as A
+    from seqgen.data.mel_view import load_log_mel
 
     data = run_info["data"]
     params = A.FeatureParams.from_dict(data["features"])
     mean = np.asarray(data["stats"]["mel_mean"], np.float32)
     std = np.asarray(data["stats"]["mel_std"], np.float32)
-    reference = None
-    if mel_from is not None:
-        reference = A.load(mel_from, params.sample_rate)
-        if len(reference) < params.hop_length:
-            raise SeqgenError(f"--mel-from {mel_from}: shorter than one hop ({params.hop_length} samples)")
-        mel = A.log_mel(reference, params)
-        reference = reference[: mel.shape[0] * params.hop_length]
-    else:
-        p = pathlib.Path(mel_npy)
+    if mel_from is None:
         try:
-            mel = np.load(p)
-        except (OSError, ValueError) as e:
-            raise SeqgenError(f"--mel {mel_npy}: cannot read a numpy array ({e})") from None
-        if mel.ndim != 2 or params.n_mels not in mel.shape:
-            raise SeqgenError(f"--mel {mel_npy}: expected [frames, {params.n_mels}] log-mel frames, "
-                              f"got shape {mel.shape}")
-        if mel.shape[1] != params.n_mels:
-            mel = mel.T
-        if not np.all(np.isfinite(mel)):
-            raise SeqgenError(f"--mel {mel_npy}: contains NaN or Inf")
+            view = load_log_mel(pathlib.Path(mel_npy), params.n_mels, mean, std, flag="--mel")
+        except ValueError as e:
+            raise SeqgenError(str(e)) from None
+        return (view if lazy else np.asarray(view)[0]), None
+    reference = A.load(mel_from, params.sample_rate)
+    if len(reference) < params.hop_length:
+        raise SeqgenError(f"--mel-from {mel_from}: shorter than one hop ({params.hop_length} samples)")
+    mel = A.log_mel(reference, params)
+    reference = reference[: mel.shape[0] * params.hop_length]
     return ((mel - mean) / std).astype(np.float32), reference
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (``getrusage``; 0 where it is not available)."""
+    try:
+        import resource
+    except ImportError:
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
 def _check_method(run_dir, model_type, method):
@@ -97,9 +101,11 @@ def top_p_kwargs(top_p) -> dict:
 
 
 def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperature=None, seed=None,
-           speaker=None, chunk_size=None, threads=None, conditioned=False, top_p=None, weight_dtype=None) -> dict:
+           speaker=None, chunk_size=None, threads=None, conditioned=False, top_p=None, weight_dtype=None,
+           lazy_mel=False) -> dict:
     """What a sampling call needs: the model, its generation arguments, the resolved options.
-    ``conditioned``: the caller brings its own mels (checked to fit the model, not read here)."""
+    ``conditioned``: the caller brings its own mels (checked to fit the model, not read here).  ``lazy_mel``:
+    a ``--mel`` file is read per chunk (:class:`~seqgen.data.mel_view.MelView`), for streaming."""
     from seqgen.models.registry import STUDENT_TYPES
 
     load(run_dir, verb="sample")  # a text run gets one line naming the verb that fits it
@@ -147,9 +153,9 @@ def _setup(run_dir, mel_from=None, mel=None, seconds=None, method=None, temperat
     elif mel_from is not None or mel is not None:
         if not getattr(model, "cond_channels", 0):
             raise SeqgenError(f"{run_dir}: this model is not mel-conditioned; use --seconds instead")
-        m, reference = conditioning_from(info, mel_from, mel)
-        kwargs["mel"] = m[None]
-        n = m.shape[0] * model.hop_length
+        m, reference = conditioning_from(info, mel_from, mel, lazy=lazy_mel)
+        kwargs["mel"] = m if m.ndim == 3 else m[None]
+        n = m.shape[-2] * model.hop_length
     else:
         if getattr(model, "cond_channels", 0):
             raise SeqgenError(f"{run_dir}: this model is mel-conditioned; give --mel-from FILE or --mel FILE.npy")
@@ -171,7 +177,7 @@ def stream(run_dir, mel_from=None, mel=None, seconds=None, temperature=None, see
     see :meth:`~seqgen.models.wavenet.WaveNet.generate_stream`); put together they are :func:`sample`'s
     audio."""
     st = _setup(run_dir, mel_from, mel, seconds, method or CACHED, temperature, seed, speaker, chunk_size, threads,
-                top_p=top_p, weight_dtype=weight_dtype)
+                top_p=top_p, weight_dtype=weight_dtype, lazy_mel=True)
     model = st["model"]
     if not hasattr(model, "generate_stream"):
         raise SeqgenError(f"{run_dir}: streaming needs a WaveNet run (cached generation)")
@@ -193,7 +199,7 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
     if stream and method not in (None, CACHED, NATIVE):
         raise SeqgenError(f"--stream writes cached or native generation; --method {method} cannot stream")
     st = _setup(run_dir, mel_from, mel, seconds, (method or CACHED) if stream else method, temperature, seed,
-                speaker, chunk_size, threads, top_p=top_p, weight_dtype=weight_dtype)
+                speaker, chunk_size, threads, top_p=top_p, weight_dtype=weight_dtype, lazy_mel=stream)
     model, method, n, sr = st["model"], st["method"], st["n"], st["sr"]
     temperature, seed, chunk_size, kwargs = st["temperature"], st["seed"], st["chunk_size"], st["kwargs"]
     if stream and not hasattr(model, "generate_stream"):
@@ -209,15 +215,23 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
 
     out = pathlib.Path(out)
     t0 = time.time()
+    timing = {}
     if stream:
-        length = 0
+        length, rtf, last = 0, [], t0
         with A.Writer(out, sr) as writer:
             for chunk in model.generate_stream(temperature=temperature, seed=seed, chunk_size=chunk_size,
                                                progress=on_progress, method=method, **native_kwargs(st), **kwargs,
                                                **top_p_kwargs(st["top_p"])):
+                now = time.time()
+                if not rtf:
+                    timing["first_chunk_seconds"] = now - t0   # includes compiling the loop
+                rtf.append((now - last) / max(chunk.shape[1] / sr, 1e-12))
                 writer.write(chunk[0])
                 length += chunk.shape[1]
+                last = time.time()
         secs_taken = time.time() - t0
+        later = rtf[1:] or rtf                                  # the first chunk compiles
+        timing.update(chunks=len(rtf), chunk_rtf_median=float(np.median(later)), chunk_rtf_max=float(max(later)))
         wav = A.load(out) if plot else None
     else:
         wav = model.generate(method=method, temperature=temperature, seed=seed, chunk_size=chunk_size,
@@ -229,7 +243,7 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
     result = {"out": str(out), "num_samples": int(length), "seconds": length / sr, "sample_rate": sr,
               "method": method, **native_kwargs(st), "stream": bool(stream), "seed": seed, "temperature": temperature, "top_p": st["top_p"],
               "step": st["step"], "checkpoint": st["ckpt"].name, "samples_per_sec": length / max(secs_taken, 1e-9),
-              "wall_seconds": secs_taken}
+              "wall_seconds": secs_taken, **timing, "peak_rss_mb": peak_rss_mb()}
     if plot:
         from seqgen.utils import plots
 
@@ -240,7 +254,10 @@ def sample(run_dir, out, mel_from=None, mel=None, seconds=None, method=None, tem
         result["plot"] = str(png)
     if not quiet:
         print(f"wrote {out} ({length / sr:.2f} s, {result['samples_per_sec']:.0f} samples/s, "
-              f"{method}{', streamed' if stream else ''}, seed {seed})" + (f" and {result['plot']}" if plot else ""),
+              f"{method}{', streamed' if stream else ''}, seed {seed}"
+              + (f"; first chunk after {timing['first_chunk_seconds']:.2f} s, real-time factor "
+                 f"{timing['chunk_rtf_median']:.2f} per chunk" if timing else "") + ")"
+              + (f" and {result['plot']}" if plot else ""),
               file=sys.stderr)
     return result
 

@@ -69,3 +69,17 @@ def test_the_host_phase_is_exact_where_float32_would_drift_and_agrees_with_the_g
     assert abs(last - exact) < 1e-4                                # 1e-4 cycles: 0.04 degrees
     in_float32 = np.cumsum(np.full(hour.shape[1] - 1, 123.4 * HOP / SR, np.float32))[-1]
     assert abs(np.mod(in_float32, 1.0) - exact) > 1e-2           # what the graph's float32 would give
+
+
+def test_the_phase_counted_run_by_run_is_the_whole_count_bit_for_bit():
+    """A stream counts each chunk's phase from the count the chunk before returned: the same float64
+    additions in the same order as counting the utterance whole, for runs of any lengths."""
+    f0 = np.random.default_rng(5).uniform(60, 450, size=(2, 1000))
+    whole = H.frame_cycles(f0, HOP, SR)
+    parts, count = [], np.zeros(2)
+    for lo, hi in ((0, 1), (1, 17), (17, 17), (17, 400), (400, 1000)):
+        cycles, count = H.frame_cycles_from(f0[:, lo:hi], HOP, SR, count)
+        assert cycles.shape == (2, hi - lo) and cycles.dtype == np.float32
+        parts.append(cycles)
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+    np.testing.assert_array_equal(count, np.cumsum(f0 * (HOP / SR), axis=1)[:, -1])

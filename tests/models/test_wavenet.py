@@ -445,6 +445,46 @@ def _pitch_model(lpc_order=0, seed=3):
     return model
 
 
+class _CountingMel:
+    """A mel that answers slices only and records which frames each one read."""
+    ndim = 3
+
+    def __init__(self, mel):
+        self.mel, self.shape, self.reads = mel, mel.shape, []
+
+    def __getitem__(self, idx):
+        frames = idx[1] if isinstance(idx, tuple) and len(idx) > 1 else slice(None)
+        lo, hi, _ = frames.indices(self.shape[1])
+        self.reads.append((lo, hi))
+        return self.mel[idx]
+
+
+@pytest.mark.parametrize("kind", ["mel", "lpc+pitch", "source+lpc"])
+def test_generation_reads_the_mel_a_chunk_at_a_time(kind):
+    """Streamed, cached and naive generation read only the frames each chunk needs (its frames and the
+    upsampler's context), never the whole mel, and give what the same mel as an array gives, bit for bit:
+    the memory of a stream does not grow with the mel's length."""
+    if kind == "mel":
+        model = WaveNet(num_stacks=2, layers_per_stack=3, cond_channels=5, hop_length=8, **SMALL)
+        _randomize_biases(model, 2)
+    elif kind == "lpc+pitch":
+        model = _pitch_model(lpc_order=4)
+    else:
+        model = _source_model(lpc_order=4)
+    mel = np.random.default_rng(3).normal(size=(1, 120, 5)).astype(np.float32)     # N = 960, 15 chunks of 64
+    whole = model.generate(mel=mel, seed=11, chunk_size=64)
+    counting = _CountingMel(mel)
+    streamed = np.concatenate(list(model.generate_stream(mel=counting, seed=11, chunk_size=64)), axis=1)
+    np.testing.assert_array_equal(streamed, whole)
+    widest = 64 // 8 + 2 * model.upsampler.context
+    assert counting.reads and max(hi - lo for lo, hi in counting.reads) <= widest < 120
+    assert max(lo for lo, _ in counting.reads) > 100                  # it did read to the end, piece by piece
+    counting.reads.clear()
+    naive = model.generate_samples(mel=counting, seed=11, chunk_size=64, num_samples=200, method="naive")
+    np.testing.assert_array_equal(naive, model.generate_samples(mel=mel, seed=11, chunk_size=64, num_samples=200))
+    assert max(hi - lo for lo, hi in counting.reads) <= widest
+
+
 @pytest.mark.parametrize("lpc_order", [0, 4])
 def test_pitch_features_cached_equals_naive_streams_and_round_trips(lpc_order, tmp_path):
     """The F0 and periodicity estimated from the mel go into the upsampler beside the mel bands; cached ==

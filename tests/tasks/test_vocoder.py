@@ -136,6 +136,13 @@ def test_stream_writes_the_same_file_and_yields_the_same_audio(tiny_run, espeak_
     assert (tmp_path / "stream.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
     res = json.loads((tmp_path / "s.json").read_text())
     assert res["stream"] is True and res["num_samples"] == len(sf.read(tmp_path / "whole.wav")[0])
+    assert res["chunks"] > 1 and 0 < res["first_chunk_seconds"] <= res["wall_seconds"]
+    assert 0 < res["chunk_rtf_median"] <= res["chunk_rtf_max"] and res["peak_rss_mb"] > 0
+    # raw frames in a .npy are read per chunk from the mapped file: the same file again
+    np.save(tmp_path / "mel.npy", A.log_mel(A.load(ref, info.sample_rate), info.features).T)   # [n_mels, frames]
+    run_cli("sample", "--run", tiny_run, "--mel", tmp_path / "mel.npy", "--out", tmp_path / "npy.wav", "--seed",
+            "3", "--chunk-size", "512", "--stream")
+    assert (tmp_path / "npy.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
     chunks = list(seqgen.load(tiny_run).stream(mel_from=ref, seed=3, chunk_size=512))
     assert len(chunks) > 1
     A.save(tmp_path / "lib.wav", np.concatenate(chunks), info.sample_rate)
