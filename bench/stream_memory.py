@@ -59,7 +59,7 @@ def tiled_mel(run, mel_from, seconds, path):
 
 def run_sample(args, mel, wav, js, stream):
     """One `seqgen sample` process: (its peak RSS in MB from the kernel, wall seconds, its JSON)."""
-    cmd = [sys.executable, "-m", "seqgen", "sample", "--run", args.run, "--mel", str(mel), "--out", str(wav),
+    cmd = [sys.executable, "-m", "seqgen.cli", "sample", "--run", args.run, "--mel", str(mel), "--out", str(wav),
            "--json", str(js), "--method", args.method, "--chunk-size", str(args.chunk_size),
            "--seed", "0", "--threads", "1"]
     if args.weight_dtype:
