@@ -11,7 +11,7 @@ shortest streamed file equals the same command without `--stream`, byte for byte
     python bench/stream_memory.py --run RUN --mel-from UTTERANCE.wav --json bench/results-stream-memory.json
     python bench/stream_memory.py --run RUN --mel-from U.wav --seconds 10,600 --method cached
 
-The mel files (74 MB for 60 minutes) and wavs (159 MB) go to --scratch (default: a temporary folder,
+The mel files (99 MB for 60 minutes) and wavs (159 MB) go to --scratch (default: a temporary folder,
 removed at the end). One process at a time; run it on a quiet machine.
 """
 from __future__ import annotations

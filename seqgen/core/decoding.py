@@ -41,7 +41,7 @@ The protocol
     ``num_steps`` may be a tensor smaller than ``L``, so one compiled
     function serves a last, partial chunk.
 
-**compile_fn(fn, variables=None)**
+**compile_fn(fn, variables=None, xla=True)**
     ``tf.function(jit_compile=True)`` on TensorFlow, ``jax.jit`` on JAX.
     On JAX pass the Keras ``variables`` the function reads: their current
     values are then passed in at every call (inside a ``StatelessScope``)
@@ -181,11 +181,13 @@ def decode_loop(step_fn, sample_fn, inputs, cache, *, noise=None, context=None,
     return buffer, x, cache, i
 
 
-def compile_fn(fn, variables=None):
+def compile_fn(fn, variables=None, xla=True):
     """Compile ``fn`` for the current Keras backend.
 
     TensorFlow: ``tf.function(fn, jit_compile=True)`` (XLA); variables are
-    captured by reference.  JAX: ``jax.jit``; if ``variables`` (Keras
+    captured by reference.  ``xla=False``: a plain graph, without XLA and without
+    autograph (a straight-line ``fn`` with no Python control flow to convert,
+    compiled in milliseconds).  JAX: ``jax.jit``; if ``variables`` (Keras
     variables read by ``fn``) are given, their current values are passed at
     every call so updates after compilation are seen.  Other backends: ``fn``
     unchanged.  Pass tensors / numpy arrays (not Python numbers) for
@@ -194,6 +196,8 @@ def compile_fn(fn, variables=None):
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
+        if not xla:
+            return tf.function(fn, autograph=False)
         return tf.function(fn, jit_compile=True)
     if backend == "jax":
         import jax

@@ -1,12 +1,13 @@
 """Normalized mel frames read on demand: a vocoder's conditioning for a mel of any length.
 
-A 60-minute utterance has 232,000 frames of 80 bands (74 MB of float32).  :class:`MelView` wraps raw
-log-mel frames and hands out normalized float32 frames only for the slices asked for, so a streamed
-generation that reads its mel chunk by chunk holds a few chunks' frames, whatever the length.
+A 60-minute utterance at hop 256 and 22.05 kHz has 310,000 frames of 80 bands (99 MB of float32).
+:class:`MelView` wraps raw log-mel frames and hands out normalized float32 frames only for the slices
+asked for, so a streamed generation that reads its mel chunk by chunk holds a few chunks' frames,
+whatever the length.
 
 :func:`load_log_mel` maps the ``.npy`` afresh for each read and lets the mapping go with it: the pages of a
 file mapped once for the whole run would stay in the process's resident set as they are read (a 60-minute
-mel would add its 74 MB by the end), while a mapping per read holds only that read's pages.  Numpy only.
+mel would add its 99 MB by the end), while a mapping per read holds only that read's pages.  Numpy only.
 """
 from __future__ import annotations
 

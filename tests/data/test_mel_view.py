@@ -50,7 +50,7 @@ def _resident_mb():
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux's /proc/self/statm")
 def test_reading_a_long_mel_through_keeps_no_file_pages_resident(tmp_path):
     """A mapping held for the whole view would keep every page read in the resident set (a 60-minute
-    mel: its 74 MB by the end); the view maps the file per read, so reading 64 MB through leaves the
+    mel: its 99 MB by the end); the view maps the file per read, so reading 64 MB through leaves the
     resident set where it was."""
     frames = 200_000
     out = np.lib.format.open_memmap(tmp_path / "long.npy", mode="w+", dtype=np.float32, shape=(frames, 80))
