@@ -4,9 +4,11 @@ For each length (default 10 s, 10 min, 60 min of audio) the log-mel of one utter
 many frames and saved as a `.npy` in a scratch folder; then `seqgen sample --run RUN --mel FILE.npy
 --stream` runs as its own process, at one fixed chunk size, and its peak resident memory is read from the
 kernel (`wait4`'s `ru_maxrss`). The record gives each length's peak RSS and its excess over the shortest,
-the time to the first chunk (loading the run and compiling the loop included), the per-chunk real-time
-factor (wall time of a chunk over its audio's duration; below 1 is faster than real time), and whether the
-shortest streamed file equals the same command without `--stream`, byte for byte.
+the resident set sampled twice a second (its range once the first chunk is out, and a PNG with
+`--plot`: a peak that comes from start-up and compiling is not growth), the time to the first chunk
+(loading the run and compiling the loop included), the per-chunk real-time factor (wall time of a chunk
+over its audio's duration; below 1 is faster than real time), and whether the shortest streamed file
+equals the same command without `--stream`, byte for byte.
 
     python bench/stream_memory.py --run RUN --mel-from UTTERANCE.wav --json bench/results-stream-memory.json
     python bench/stream_memory.py --run RUN --mel-from U.wav --seconds 10,600 --method cached
@@ -25,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -57,8 +60,20 @@ def tiled_mel(run, mel_from, seconds, path):
     return frames
 
 
-def run_sample(args, mel, wav, js, stream):
-    """One `seqgen sample` process: (its peak RSS in MB from the kernel, wall seconds, its JSON)."""
+def _resident_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def run_sample(args, mel, wav, js, stream, every=0.5):
+    """One `seqgen sample` process: (its peak RSS in MB from the kernel, wall seconds, its JSON, its
+    resident set sampled every ``every`` seconds as ``[(seconds, MB)]``, empty without /proc)."""
     cmd = [sys.executable, "-m", "seqgen.cli", "sample", "--run", args.run, "--mel", str(mel), "--out", str(wav),
            "--json", str(js), "--method", args.method, "--chunk-size", str(args.chunk_size),
            "--seed", "0", "--threads", "1"]
@@ -68,13 +83,49 @@ def run_sample(args, mel, wav, js, stream):
         cmd.append("--stream")
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    err = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    trace = []
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        mb = _resident_mb(proc.pid)
+        if mb is not None:
+            trace.append((round(time.time() - t0, 2), round(mb, 1)))
+        time.sleep(every)
     wall = time.time() - t0
+    reader.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise SystemExit(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{err[-2000:]}")
-    return usage.ru_maxrss / 1024.0, wall, json.loads(pathlib.Path(js).read_text())
+        raise SystemExit(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{''.join(err)[-2000:]}")
+    return usage.ru_maxrss / 1024.0, wall, json.loads(pathlib.Path(js).read_text()), trace
+
+
+def plot(record, path):
+    """The resident set of each length's process against its share of the run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for row in record["rows"]:
+        trace = row.get("rss_trace") or []
+        trace = [(t, m) for t, m in trace if t > 0]
+        if trace:
+            ax.plot([t for t, _ in trace], [m for _, m in trace],
+                    label=f"{row['audio_seconds'] / 60:.1f} min of audio, peak {row['peak_rss_mb']:.0f} MB")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds since the process started (it loads the run, compiles, then streams)")
+    ax.set_ylabel("resident set (MB)")
+    ax.set_title(f"seqgen sample --stream, method {record['method']}, chunk {record['chunk_size']} ({record['cpu']})")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv=None):
@@ -87,6 +138,7 @@ def main(argv=None):
     p.add_argument("--chunk-size", type=int, default=4096)
     p.add_argument("--scratch", default=None, help="folder for the mels and wavs (default: a temporary one)")
     p.add_argument("--json", default=None, help="merge the record into this file (one entry per method)")
+    p.add_argument("--plot", default=None, help="write the resident set over each run as a PNG")
     a = p.parse_args(argv)
     lengths = sorted(float(s) for s in a.seconds.split(","))
     scratch = pathlib.Path(a.scratch or tempfile.mkdtemp(prefix="seqgen-stream-"))
@@ -97,19 +149,25 @@ def main(argv=None):
             mel = scratch / f"mel-{int(secs)}s.npy"
             frames = tiled_mel(a.run, a.mel_from, secs, mel)
             wav, js = scratch / f"out-{int(secs)}s.wav", scratch / f"out-{int(secs)}s.json"
-            rss, wall, res = run_sample(a, mel, wav, js, stream=True)
+            rss, wall, res, trace = run_sample(a, mel, wav, js, stream=True)
+            # the first chunk came out this long after the process started (its generation ended about
+            # when the process did); from a second after that on, the resident set is the steady state's
+            first_at = wall - (res["wall_seconds"] - res["first_chunk_seconds"])
+            settled = [m for t, m in trace if t >= first_at + 1.0]
             row = {"audio_seconds": res["seconds"], "frames": frames, "mel_mb": mel.stat().st_size / 1e6,
                    "peak_rss_mb": round(rss, 1), "peak_rss_mb_self": round(res["peak_rss_mb"], 1),
                    "first_chunk_seconds": round(res["first_chunk_seconds"], 3), "chunks": res["chunks"],
                    "chunk_rtf_median": round(res["chunk_rtf_median"], 4),
                    "chunk_rtf_max": round(res["chunk_rtf_max"], 4),
-                   "samples_per_sec": round(res["samples_per_sec"], 1), "process_wall_seconds": round(wall, 1)}
+                   "samples_per_sec": round(res["samples_per_sec"], 1), "process_wall_seconds": round(wall, 1),
+                   "rss_after_start_mb": [min(settled), max(settled)] if settled else None,
+                   "rss_trace": trace[:: max(1, len(trace) // 300)]}
             if k == 0:   # the shortest: the same command without --stream writes the same file
                 plain = scratch / "plain.wav"
-                _, _, _ = run_sample(a, mel, plain, scratch / "plain.json", stream=False)
+                run_sample(a, mel, plain, scratch / "plain.json", stream=False)
                 row["equals_non_streamed"] = plain.read_bytes() == wav.read_bytes()
             rows.append(row)
-            print(json.dumps(row), flush=True)
+            print(json.dumps({k: v for k, v in row.items() if k != "rss_trace"}), flush=True)
             mel.unlink()
             wav.unlink()
     finally:
@@ -126,6 +184,8 @@ def main(argv=None):
               "rows": rows,
               "max_excess_mb": max(r["excess_over_shortest_mb"] for r in rows)}
     print(json.dumps({k: v for k, v in record.items() if k != "rows"}))
+    if a.plot:
+        plot(record, a.plot)
     if a.json:
         path = pathlib.Path(a.json)
         merged = json.loads(path.read_text()) if path.exists() else {}
