@@ -116,19 +116,18 @@ def _bytenet_builder(**kw):
 
 
 def _wavenet_flops(model, method, steps):
-    return wavenet_flops(model, CACHED if method in CACHED_METHODS else method)
+    return wavenet_flops(model, method)
 
 
 def _transformer_flops(model, method, steps):
     from seqgen.models.token_decoding import bucket_length
 
-    method = CACHED if method in CACHED_METHODS else method
     return transformer_flops(model, method, steps,
                              cache_length=min(bucket_length(int(steps)), model.max_length))
 
 
 def _bytenet_flops(model, method, steps):
-    return bytenet_flops(model, CACHED if method in CACHED_METHODS else method, steps)
+    return bytenet_flops(model, method, steps)
 
 
 def bytes_per_step(model, method, batch, steps):

@@ -41,7 +41,7 @@ import time
 
 from seqgen.core.methods import CACHED, NAIVE, PARALLEL
 from seqgen.bench.environment import _maxrss_mb, environment
-from seqgen.bench.presets import AUDIO_RATES, METHODS, PRESETS, _run_preset
+from seqgen.bench.presets import AUDIO_RATES, CACHED_METHODS, METHODS, PRESETS, _run_preset
 from seqgen.bench.report import plot
 
 __all__ = ["run_bench", "summary_line"]
@@ -98,7 +98,8 @@ def _record(preset, model, method, batch, steps, repeats, ceilings, env):
     rss1 = _maxrss_mb()
     med = statistics.median(times)
     rate = batch * steps / med
-    flops = float(preset.flops(model, method, steps))
+    # the C loops do the cached step's arithmetic: their FLOP count is the cached one
+    flops = float(preset.flops(model, CACHED if method in CACHED_METHODS else method, steps))
     model_flops = float(preset.flops(model, CACHED, steps))
     gflops = rate * flops / 1e9
     unit = "samples" if preset.kind == "audio" else "tokens"
